@@ -1,0 +1,100 @@
+// Elementwise classify kernels: one pass over the (broadcast) cells, parallel over rows of the
+// last dimension.
+#include "cpu/elementwise_cpu.h"
+#include "common/classify_rule.h"
+#include "common/parallel.h"
+
+namespace nearzero {
+namespace {
+
+// Offset of the first element of `row` (a row-major index over all but the last dim).
+int64_t row_offset(int64_t row, const std::vector<int64_t> &shape,
+                   const std::vector<int64_t> &strides) {
+  int64_t offset = 0;
+  for (int d = int(shape.size()) - 2; d >= 0; --d) {
+    offset += (row % shape[d]) * strides[d];
+    row /= shape[d];
+  }
+  return offset;
+}
+
+// Runs `body(thread_writer, row, inner)` over every row in parallel and merges reductions.
+template <typename S, typename Body>
+void for_each_row(const std::vector<int64_t> &shape, const ClassifyOutput &out, Body body) {
+  int64_t cells = 1;
+  for (int64_t s : shape) cells *= s;
+  if (cells == 0) return;
+  const int64_t inner = shape.empty() ? 1 : shape.back();
+  const int64_t rows = cells / inner;
+#pragma omp parallel
+  {
+    CellWriter<S> writer(out);
+#pragma omp for schedule(static)
+    for (int64_t row = 0; row < rows; ++row) body(writer, row, inner);
+#pragma omp critical(nearzero_merge)
+    writer.merge_into();
+  }
+}
+
+}  // namespace
+
+template <typename T>
+void tensor_classify_cpu(const StridedInput<T> &x, const std::vector<int64_t> &shape,
+                         T threshold, const ClassifyOutput &out) {
+  const int64_t step = shape.empty() ? 0 : x.strides.back();
+  for_each_row<T>(shape, out, [&](CellWriter<T> &writer, int64_t row, int64_t inner) {
+    const T *p = x.data + row_offset(row, shape, x.strides);
+    for (int64_t j = 0; j < inner; ++j) {
+      const T v = p[j * step];
+      int32_t counts[3] = {0, 0, 0};
+      T sums[3] = {T(0), T(0), T(0)};
+      const int c = classify_value(v, threshold);
+      if (c != kNoClass) {
+        counts[c] = 1;
+        sums[c] = v;
+      }
+      writer.emit(row * inner + j, counts, sums);
+    }
+  });
+}
+
+template <typename T>
+void multiply_classify_cpu(const StridedInput<T> &x, const StridedInput<T> &y,
+                           const std::vector<int64_t> &shape, T x_threshold, T y_threshold,
+                           const ClassifyOutput &out) {
+  const int64_t x_step = shape.empty() ? 0 : x.strides.back();
+  const int64_t y_step = shape.empty() ? 0 : y.strides.back();
+  for_each_row<T>(shape, out, [&](CellWriter<T> &writer, int64_t row, int64_t inner) {
+    const T *px = x.data + row_offset(row, shape, x.strides);
+    const T *py = y.data + row_offset(row, shape, y.strides);
+    for (int64_t j = 0; j < inner; ++j) {
+      const T a = px[j * x_step], b = py[j * y_step];
+      int32_t counts[9] = {0};
+      T sums[9] = {T(0)};
+      const int ca = classify_value(a, x_threshold), cb = classify_value(b, y_threshold);
+      if (ca != kNoClass && cb != kNoClass) {
+        const int pair = class_pair_index(ca, cb);
+        counts[pair] = 1;
+        sums[pair] = a * b;
+      }
+      writer.emit(row * inner + j, counts, sums);
+    }
+  });
+}
+
+template void tensor_classify_cpu<float>(const StridedInput<float> &,
+                                         const std::vector<int64_t> &, float,
+                                         const ClassifyOutput &);
+template void tensor_classify_cpu<double>(const StridedInput<double> &,
+                                          const std::vector<int64_t> &, double,
+                                          const ClassifyOutput &);
+template void multiply_classify_cpu<float>(const StridedInput<float> &,
+                                           const StridedInput<float> &,
+                                           const std::vector<int64_t> &, float, float,
+                                           const ClassifyOutput &);
+template void multiply_classify_cpu<double>(const StridedInput<double> &,
+                                            const StridedInput<double> &,
+                                            const std::vector<int64_t> &, double, double,
+                                            const ClassifyOutput &);
+
+}  // namespace nearzero

@@ -1,0 +1,23 @@
+"""nearzero: explain near-zero numbers and near-zero gradients.
+
+The classify ops split every output cell of a matmul, convolution or elementwise product into
+the nine class pairs of its inputs (Positive / near-Zero / Negative) with counts and sums, in
+one fused C++/CUDA pass. Same names and results as the original `matmul_explainer`.
+"""
+
+from ._backend import build_info
+from .ops import matmul_classify, multiply_classify, tensor_classify, tensordot_classify
+from .terms import classify_terms
+from .thresholds import threshold
+
+__version__ = build_info()["version"]
+
+__all__ = [
+    "build_info",
+    "classify_terms",
+    "matmul_classify",
+    "multiply_classify",
+    "tensor_classify",
+    "tensordot_classify",
+    "threshold",
+]

@@ -1,0 +1,66 @@
+"""`tensor_classify` and `multiply_classify`: elementwise P/Z/N counts and sums."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._common import kernel_for, make_buffers, package, prepare_pair, prepare_single
+
+__all__ = ["tensor_classify", "multiply_classify"]
+
+
+def _cuda():
+    from . import _cuda_dispatch
+
+    return _cuda_dispatch
+
+
+def tensor_classify(x, confidence: float = 0.95, threshold: float = None,
+                    return_threshold: bool = False, *, reduce=None, mask=None,
+                    channel_axis: int = -1, nan_policy: str = "raise"):
+    """Counts and sums of positive (P), near-zero (Z) and negative (N) values of `x`.
+
+    Returns ``(counts, sums)`` of shape ``x.shape + (3,)`` (counts 0/1, sums = x in its class
+    slot), or with ``return_threshold=True`` also the threshold used (a float).
+    ``reduce="all"`` gives shape ``(3,)``; ``reduce="channel"`` gives ``(x.shape[channel_axis], 3)``.
+    """
+    prepared = prepare_single(x, "x", confidence, threshold, nan_policy)
+    (op,), (values,) = prepared.operands, prepared.values
+    buffers = make_buffers(op.shape, 3, prepared.dtype, reduce, mask, channel_axis, 1,
+                           planar=False, device=prepared.device)
+    if op.on_cuda:
+        counts, sums = _cuda().tensor_classify(prepared, buffers, reduce, mask, channel_axis)
+        return package(prepared, counts, sums, return_threshold, single=True)
+    kernel_for("tensor_classify", prepared.dtype)(values, list(op.shape), prepared.thresholds[0],
+                                                  *buffers.kernel_args())
+    counts, sums = buffers.finish()
+    return package(prepared, counts, sums, return_threshold, single=True)
+
+
+def multiply_classify(x, y, confidence: float = 0.95, thresholds=None,
+                      return_thresholds: bool = False, *, reduce=None, mask=None,
+                      channel_axis: int = -1, nan_policy: str = "raise"):
+    """Nine-way classification of the elementwise product ``x * y`` (NumPy broadcasting).
+
+    Returns ``(counts, sums)`` of shape ``broadcast_shape + (9,)`` in the pair order
+    PP, PZ, PN, ZP, ZZ, ZN, NP, NZ, NN; with ``return_thresholds=True`` also the two thresholds.
+    """
+    prepared = prepare_pair(x, y, ("x", "y"), confidence, thresholds, nan_policy)
+    ox, oy = prepared.operands
+    try:
+        shape = np.broadcast_shapes(ox.shape, oy.shape)
+    except ValueError:
+        raise ValueError(
+            f"x of shape {ox.shape} and y of shape {oy.shape} cannot be broadcast together"
+        ) from None
+    buffers = make_buffers(shape, 9, prepared.dtype, reduce, mask, channel_axis, 1,
+                           planar=False, device=prepared.device)
+    if prepared.device != "cpu":
+        counts, sums = _cuda().multiply_classify(prepared, shape, buffers, reduce, mask,
+                                                 channel_axis)
+        return package(prepared, counts, sums, return_thresholds)
+    xv, yv = (np.broadcast_to(v, shape) for v in prepared.values)
+    kernel_for("multiply_classify", prepared.dtype)(xv, yv, list(shape), *prepared.thresholds,
+                                                    *buffers.kernel_args())
+    counts, sums = buffers.finish()
+    return package(prepared, counts, sums, return_thresholds)

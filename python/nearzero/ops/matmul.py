@@ -1,0 +1,143 @@
+"""`matmul_classify` (2-D and batched, like `np.matmul`) and `tensordot_classify`."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._common import kernel_for, make_buffers, package, prepare_pair
+
+__all__ = ["matmul_classify", "tensordot_classify"]
+
+
+def _element_strides(a: np.ndarray):
+    return [s // a.itemsize for s in a.strides]
+
+
+def _batch_offsets(batch_shape, a_batch_shape, a_batch_strides):
+    """Element offset of every broadcast batch entry of one operand, flattened row-major."""
+    offsets = np.zeros(a_batch_shape, dtype=np.int64)
+    for d, (size, stride) in enumerate(zip(a_batch_shape, a_batch_strides)):
+        shape = [1] * len(a_batch_shape)
+        shape[d] = size
+        offsets = offsets + (np.arange(size, dtype=np.int64) * stride).reshape(shape)
+    lead = len(batch_shape) - len(a_batch_shape)
+    offsets = offsets.reshape((1,) * lead + tuple(a_batch_shape))
+    return np.ascontiguousarray(np.broadcast_to(offsets, batch_shape).reshape(-1))
+
+
+def _matmul_shapes(xs, ys):
+    """Kernel operand shapes and the value shape for np.matmul semantics."""
+    if len(xs) == 0 or len(ys) == 0:
+        raise ValueError(f"matmul_classify needs inputs of rank >= 1, got shapes {xs} and {ys}")
+    x2 = (1,) + xs if len(xs) == 1 else xs
+    y2 = ys + (1,) if len(ys) == 1 else ys
+    if x2[-1] != y2[-2]:
+        raise ValueError(
+            f"matmul_classify: inner dimensions differ: x has shape {xs} and y has shape {ys} "
+            f"({x2[-1]} != {y2[-2]})"
+        )
+    try:
+        batch = np.broadcast_shapes(x2[:-2], y2[:-2])
+    except ValueError:
+        raise ValueError(
+            f"matmul_classify: batch dimensions of x {xs} and y {ys} cannot be broadcast"
+        ) from None
+    value = tuple(batch) + ((x2[-2],) if len(xs) > 1 else ()) + ((y2[-1],) if len(ys) > 1 else ())
+    return x2, y2, tuple(batch), value
+
+
+def _run_matmul(prepared, xv, yv, value_shape, reduce, mask, return_thresholds):
+    x2 = xv.reshape((1,) + xv.shape) if xv.ndim == 1 else xv
+    y2 = yv.reshape(yv.shape + (1,)) if yv.ndim == 1 else yv
+    batch = tuple(np.broadcast_shapes(x2.shape[:-2], y2.shape[:-2]))
+    n, k, m = x2.shape[-2], x2.shape[-1], y2.shape[-1]
+    buffers = make_buffers(value_shape, 9, prepared.dtype, reduce, mask, -1, k, planar=True,
+                           device=prepared.device)
+    xs, ys = _element_strides(x2), _element_strides(y2)
+    x_offsets = _batch_offsets(batch, x2.shape[:-2], xs[:-2])
+    y_offsets = _batch_offsets(batch, y2.shape[:-2], ys[:-2])
+    batches = int(np.prod(batch, dtype=np.int64))
+    kernel_for("matmul_classify", prepared.dtype)(
+        x2, y2, x_offsets, y_offsets, [batches, n, k, m], [xs[-2], xs[-1], ys[-2], ys[-1]],
+        *prepared.thresholds, *buffers.kernel_args())
+    counts, sums = buffers.finish()
+    return package(prepared, counts, sums, return_thresholds)
+
+
+def matmul_classify(x, y, confidence: float = 0.95, thresholds=None,
+                    return_thresholds: bool = False, *, reduce=None, mask=None,
+                    nan_policy: str = "raise"):
+    """Nine-way classification of every output cell of ``x @ y`` (``np.matmul`` semantics).
+
+    For each cell, counts and sums of the products in each class pair PP, PZ, PN, ZP, ZZ, ZN,
+    NP, NZ, NN (first letter from x). Returns ``(counts, sums)`` of shape
+    ``matmul_shape + (9,)``; ``sums.sum(-1)`` equals ``x @ y``. ``thresholds`` is None, one
+    number for both inputs, or a pair (an entry None = derived from ``confidence``).
+    ``reduce="all"`` returns ``(9,)`` totals, ``reduce="channel"`` ``(m, 9)``, computed inside
+    the kernel without the full result; ``mask`` (bool, matmul shape) selects cells.
+    """
+    prepared = prepare_pair(x, y, ("x", "y"), confidence, thresholds, nan_policy)
+    ox, oy = prepared.operands
+    _, _, _, value_shape = _matmul_shapes(ox.shape, oy.shape)
+    if prepared.device != "cpu":
+        from . import _cuda_dispatch
+
+        counts, sums = _cuda_dispatch.matmul_classify(prepared, value_shape, reduce, mask)
+        return package(prepared, counts, sums, return_thresholds)
+    return _run_matmul(prepared, *prepared.values, value_shape, reduce, mask, return_thresholds)
+
+
+def _tensordot_axes(axes, x_ndim, y_ndim):
+    if isinstance(axes, (int, np.integer)):
+        if axes < 0 or axes > min(x_ndim, y_ndim):
+            raise ValueError(f"tensordot_classify: axes={axes} is out of range for ranks "
+                             f"{x_ndim} and {y_ndim}")
+        return list(range(x_ndim - axes, x_ndim)), list(range(axes))
+    try:
+        ax, ay = axes
+    except (TypeError, ValueError):
+        raise ValueError(f"tensordot_classify: axes must be an int or a pair, got {axes!r}") from None
+    ax = [ax] if isinstance(ax, (int, np.integer)) else list(ax)
+    ay = [ay] if isinstance(ay, (int, np.integer)) else list(ay)
+    if len(ax) != len(ay):
+        raise ValueError(f"tensordot_classify: axes {ax} and {ay} have different lengths")
+    for a, nd in ((ax, x_ndim), (ay, y_ndim)):
+        for i in a:
+            if not -nd <= i < nd:
+                raise ValueError(f"tensordot_classify: axis {i} is out of range for rank {nd}")
+    ax = [i % x_ndim for i in ax]
+    ay = [i % y_ndim for i in ay]
+    if len(set(ax)) != len(ax) or len(set(ay)) != len(ay):
+        raise ValueError(f"tensordot_classify: repeated axis in {axes!r}")
+    return ax, ay
+
+
+def tensordot_classify(x, y, axes=2, confidence: float = 0.95, thresholds=None,
+                       return_thresholds: bool = False, *, reduce=None, mask=None,
+                       nan_policy: str = "raise"):
+    """Nine-way classification of ``np.tensordot(x, y, axes)``; value shape as np.tensordot."""
+    prepared = prepare_pair(x, y, ("x", "y"), confidence, thresholds, nan_policy)
+    ox, oy = prepared.operands
+    ax, ay = _tensordot_axes(axes, len(ox.shape), len(oy.shape))
+    for i, j in zip(ax, ay):
+        if ox.shape[i] != oy.shape[j]:
+            raise ValueError(
+                f"tensordot_classify: x axis {i} (size {ox.shape[i]}) does not match y axis {j} "
+                f"(size {oy.shape[j]}); shapes {ox.shape} and {oy.shape}"
+            )
+    free_x = [i for i in range(len(ox.shape)) if i not in ax]
+    free_y = [j for j in range(len(oy.shape)) if j not in ay]
+    value_shape = tuple(ox.shape[i] for i in free_x) + tuple(oy.shape[j] for j in free_y)
+    k = int(np.prod([ox.shape[i] for i in ax], dtype=np.int64))
+    n = int(np.prod([ox.shape[i] for i in free_x], dtype=np.int64))
+    m = int(np.prod([oy.shape[j] for j in free_y], dtype=np.int64))
+    if prepared.device != "cpu":
+        from . import _cuda_dispatch
+
+        counts, sums = _cuda_dispatch.tensordot_classify(prepared, free_x, ax, ay, free_y,
+                                                         value_shape, reduce, mask)
+        return package(prepared, counts, sums, return_thresholds)
+    xv, yv = prepared.values
+    x2 = np.transpose(xv, free_x + ax).reshape(n, k)
+    y2 = np.transpose(yv, ay + free_y).reshape(k, m)
+    return _run_matmul(prepared, x2, y2, value_shape, reduce, mask, return_thresholds)
