@@ -1,0 +1,35 @@
+"""The `nearzero` command: `nearzero demo` (the main job) and `nearzero bench`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nearzero", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="train a small CNN that develops dead units and explain it")
+    demo.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    demo.add_argument("--steps", type=int, default=None, help="training steps")
+    demo.add_argument("--out", default="nearzero-report", help="folder for the plots")
+    bench = sub.add_parser("bench", help="time the fused ops against plain ops and the reference")
+    bench.add_argument("--device", default=None, help="cpu, cuda or all available (default)")
+    bench.add_argument("--json", default=None, help="also write the results to this JSON file")
+    bench.add_argument("--quick", action="store_true", help="smaller problem sizes")
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "demo":
+        from .demo import run_demo
+
+        return run_demo(device=args.device, steps=args.steps, out=args.out)
+    from .bench import run_bench
+
+    return run_bench(device=args.device, json_path=args.json, quick=args.quick)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
