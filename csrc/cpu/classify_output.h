@@ -67,6 +67,40 @@ public:
     }
   }
 
+  // Emits `n` consecutive cells starting at `cell0`; counts and sums are pair-major:
+  // counts[p * stride + j] is pair p of cell cell0 + j. The full, unmasked result is written
+  // plane by plane (contiguous when pair-major), everything else goes through emit().
+  template <typename C, typename V>
+  void emit_run(int64_t cell0, int n, const C *counts, const V *sums, int stride) {
+    if (out_.mode == ReduceMode::kNone && out_.mask == nullptr) {
+      S *sum_out = static_cast<S *>(out_.sums);
+      for (int p = 0; p < out_.pairs; ++p) {
+        const int64_t base = cell0 * out_.cell_stride + p * out_.pair_stride;
+        const C *c = counts + p * stride;
+        const V *v = sums + p * stride;
+        if (out_.counts_int64) {
+          int64_t *dst = static_cast<int64_t *>(out_.counts) + base;
+          for (int j = 0; j < n; ++j) dst[j * out_.cell_stride] = int64_t(c[j]);
+        } else {
+          int32_t *dst = static_cast<int32_t *>(out_.counts) + base;
+          for (int j = 0; j < n; ++j) dst[j * out_.cell_stride] = int32_t(c[j]);
+        }
+        S *dst = sum_out + base;
+        for (int j = 0; j < n; ++j) dst[j * out_.cell_stride] = S(v[j]);
+      }
+      return;
+    }
+    C cell_counts[9];
+    V cell_sums[9];
+    for (int j = 0; j < n; ++j) {
+      for (int p = 0; p < out_.pairs; ++p) {
+        cell_counts[p] = counts[p * stride + j];
+        cell_sums[p] = sums[p * stride + j];
+      }
+      emit(cell0 + j, cell_counts, cell_sums);
+    }
+  }
+
   // Adds this thread's reduction into the shared result. Call once per thread, serialised
   // (e.g. inside `#pragma omp critical`).
   void merge_into() const {

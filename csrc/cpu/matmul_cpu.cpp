@@ -2,235 +2,231 @@
 //
 // For a row i of x every k belongs to exactly one class of x, so grouping the row's k by class
 // leaves three multiply-adds per product (that class against the P, Z and N parts of y) instead
-// of nine. y is packed per block of kBlock columns into [k][class][column] panels with the
-// other classes' slots zeroed; counts come from class bit masks over k and popcount.
+// of nine. y is packed in L1-sized panels of kBlockK x B values split into per-class slots;
+// counts come from class bit masks over k and popcount.
 #include "cpu/matmul_cpu.h"
-#include "common/classify_rule.h"
 #include "common/parallel.h"
+#include "cpu/matmul_pack_cpu.h"
 
 #include <algorithm>
-#include <cmath>
 #include <vector>
 
 namespace nearzero {
 namespace {
+using namespace matmul_detail;
 
-// Sums stay in T registers for at most this many products, then move to double: this bounds
-// the float32 rounding error well inside SPEC §4 whatever the length of k.
-constexpr int kFlushEvery = 128;
+// A T partial sum takes at most this many products before it moves to double: this keeps each
+// class sum within SPEC §4's 1e-5 relative bound however long k is.
+constexpr int64_t kFlushEvery = 128;
+// Rows sharing one pass over the value panels: their partial sums stay in L2.
+constexpr int64_t kRowsPerPass = 128;
 
-template <typename T> constexpr int column_block() { return sizeof(T) == 4 ? 32 : 16; }
+// 32-byte vectors (GCC/Clang vector extensions): fixed-size register accumulators that the
+// compiler keeps in registers, where plain arrays are copied through the stack.
+typedef float Float8 __attribute__((vector_size(32)));
+typedef double Double4 __attribute__((vector_size(32)));
+template <typename T> struct Vec32Of;
+template <> struct Vec32Of<float> { using type = Float8; };
+template <> struct Vec32Of<double> { using type = Double4; };
+template <typename T> using Vec32 = typename Vec32Of<T>::type;
 
-inline int popcount64(uint64_t v) { return __builtin_popcountll(v); }
-
-template <typename T> struct Panel {
-  std::vector<T> values;       // [k][class][kBlock]
-  std::vector<uint64_t> bits;  // [column][class][word]
-  std::vector<uint8_t> column_complete;  // no NaN in the column: derived counts are exact
-};
-
-template <typename T> struct RowScratch {
-  std::vector<T> values;        // x[i, k] grouped by class (P first, then Z, then N)
-  std::vector<int32_t> columns; // the k of each value
-  std::vector<uint64_t> bits;   // [class][word]
-  int64_t bounds[4];
-  bool complete;                // no NaN in the row
-  bool finite;                  // no inf in the row (else the scalar path keeps 0*inf out)
-};
-
-template <typename T>
-void pack_panel(const MatmulProblem<T> &p, const T *y, int64_t j0, int jn, int64_t words,
-                Panel<T> &panel) {
-  constexpr int B = column_block<T>();
-  panel.values.assign(size_t(p.k) * 3 * B, T(0));
-  panel.bits.assign(size_t(B) * 3 * words, 0);
-  panel.column_complete.assign(B, 1);
-  for (int64_t kk = 0; kk < p.k; ++kk) {
-    const T *row = y + kk * p.y_row_stride + j0 * p.y_col_stride;
-    T *slot = panel.values.data() + kk * 3 * B;
-    const uint64_t bit = uint64_t(1) << (kk & 63);
-    for (int j = 0; j < jn; ++j) {
-      const T v = row[j * p.y_col_stride];
-      const int c = classify_value(v, p.y_threshold);
-      if (c == kNoClass) {
-        panel.column_complete[j] = 0;
-        continue;
-      }
-      slot[c * B + j] = v;
-      panel.bits[(size_t(j) * 3 + c) * words + (kk >> 6)] |= bit;
-    }
-  }
+template <typename T> inline Vec32<T> load32(const T *p) {
+  Vec32<T> v;
+  __builtin_memcpy(&v, p, sizeof(v));
+  return v;
 }
+template <typename T> inline void store32(T *p, Vec32<T> v) { __builtin_memcpy(p, &v, sizeof(v)); }
 
+// acc[b][j] += x * y_b[j] over one segment (one row, one k block, one class of x).
 template <typename T>
-void prepare_row(const MatmulProblem<T> &p, const T *x_row, int64_t words, RowScratch<T> &row) {
-  int64_t sizes[3] = {0, 0, 0};
-  row.bits.assign(size_t(3) * words, 0);
-  row.complete = true;
-  row.finite = true;
-  row.values.resize(size_t(p.k));
-  row.columns.resize(size_t(p.k));
-  for (int64_t kk = 0; kk < p.k; ++kk) {
-    const T v = x_row[kk * p.x_col_stride];
-    const int c = classify_value(v, p.x_threshold);
-    if (c == kNoClass) {
-      row.complete = false;
-      continue;
-    }
-    if (std::isinf(v)) row.finite = false;
-    ++sizes[c];
-    row.bits[size_t(c) * words + (kk >> 6)] |= uint64_t(1) << (kk & 63);
-  }
-  row.bounds[0] = 0;
-  for (int c = 0; c < 3; ++c) row.bounds[c + 1] = row.bounds[c] + sizes[c];
-  int64_t fill[3] = {row.bounds[0], row.bounds[1], row.bounds[2]};
-  for (int c = 0; c < 3; ++c) {
-    const uint64_t *b = row.bits.data() + size_t(c) * words;
-    for (int64_t w = 0; w < words; ++w) {
-      for (uint64_t bits = b[w]; bits; bits &= bits - 1) {
-        const int64_t kk = w * 64 + __builtin_ctzll(bits);
-        row.values[fill[c]] = x_row[kk * p.x_col_stride];
-        row.columns[fill[c]++] = int32_t(kk);
-      }
-    }
-  }
-}
-
-// sums[j][pair] for the block's columns, three multiply-adds per product.
-template <typename T>
-void row_block_sums(const RowScratch<T> &row, const Panel<T> &panel, double (*sums)[9]) {
+inline void segment_sums(const PackedRow<T> &row, int64_t begin, int64_t end, const T *panel,
+                         T *acc) {
   constexpr int B = column_block<T>();
-  for (int a = 0; a < 3; ++a) {
-    double total[3][B] = {};
-    T acc[3][B] = {};
-    int pending = 0;
-    for (int64_t t = row.bounds[a]; t < row.bounds[a + 1]; ++t) {
-      const T xv = row.values[t];
-      const T *yp = panel.values.data() + int64_t(row.columns[t]) * 3 * B;
-#pragma GCC unroll 3
-      for (int b = 0; b < 3; ++b) {
-#pragma omp simd
-        for (int j = 0; j < B; ++j) acc[b][j] += xv * yp[b * B + j];
-      }
-      if (++pending == kFlushEvery) {
-        for (int b = 0; b < 3; ++b)
-          for (int j = 0; j < B; ++j) {
-            total[b][j] += double(acc[b][j]);
-            acc[b][j] = T(0);
-          }
-        pending = 0;
-      }
-    }
+  constexpr int L = int(32 / sizeof(T));  // lanes per vector
+  constexpr int V = B / L;                // vectors per class slot
+  Vec32<T> r[3][V];
+  for (int b = 0; b < 3; ++b)
+    for (int v = 0; v < V; ++v) r[b][v] = load32(acc + b * B + v * L);
+  const T *values = row.values.data();
+  const uint16_t *offsets = row.offsets.data();
+  for (int64_t t = begin; t < end; ++t) {
+    const T xv = values[t];
+    const T *yp = panel + int64_t(offsets[t]) * kValueSlots * B;
     for (int b = 0; b < 3; ++b)
-      for (int j = 0; j < B; ++j) sums[j][3 * a + b] = total[b][j] + double(acc[b][j]);
+      for (int v = 0; v < V; ++v) r[b][v] += xv * load32(yp + b * B + v * L);
   }
+  for (int b = 0; b < 3; ++b)
+    for (int v = 0; v < V; ++v) store32(acc + b * B + v * L, r[b][v]);
 }
 
-// Scalar path for rows holding +-inf: products are taken class by class so that inf never
-// meets the zeroed slots of other classes.
+// Scalar path for rows holding +-inf: products are taken pair by pair so that inf never meets
+// the zeroed slots of other classes.
 template <typename T>
-void row_block_sums_exact(const MatmulProblem<T> &p, const T *x_row, const T *y, int64_t j0,
-                          int jn, double (*sums)[9]) {
+void exact_row_sums(const MatmulProblem<T> &p, const T *x_row, const T *y, int64_t j0, int jn,
+                    double *sums) {
+  constexpr int B = column_block<T>();
   for (int j = 0; j < jn; ++j) {
-    for (int q = 0; q < 9; ++q) sums[j][q] = 0.0;
+    for (int q = 0; q < 9; ++q) sums[q * B + j] = 0.0;
     for (int64_t kk = 0; kk < p.k; ++kk) {
       const T a = x_row[kk * p.x_col_stride];
       const T b = y[kk * p.y_row_stride + (j0 + j) * p.y_col_stride];
       const int ca = classify_value(a, p.x_threshold), cb = classify_value(b, p.y_threshold);
       if (ca != kNoClass && cb != kNoClass)
-        sums[j][class_pair_index(ca, cb)] += double(a) * double(b);
+        sums[class_pair_index(ca, cb) * B + j] += double(a) * double(b);
     }
   }
 }
 
 template <typename T>
-void row_block_counts(const RowScratch<T> &row, const Panel<T> &panel, int jn, int64_t words,
-                      int64_t (*counts)[9]) {
-  const int64_t row_size[3] = {row.bounds[1] - row.bounds[0], row.bounds[2] - row.bounds[1],
-                               row.bounds[3] - row.bounds[2]};
+void row_counts(const PackedRow<T> &row, const ColumnPanel<T> &cols, int jn, int64_t words,
+                int64_t *counts) {
+  constexpr int B = column_block<T>();
   for (int j = 0; j < jn; ++j) {
-    const uint64_t *yb = panel.bits.data() + size_t(j) * 3 * words;
-    int64_t *c = counts[j];
-    if (row.complete && panel.column_complete[j]) {
-      // Four popcounts; the other five follow from row and column class totals.
+    const uint64_t *yb = cols.bits.data() + size_t(j) * 3 * words;
+    int64_t c[9];
+    if (row.complete && cols.complete[j]) {
+      // Four popcounts; the other five follow from the row's and the column's class totals.
       const uint64_t *xp = row.bits.data(), *xn = row.bits.data() + 2 * words;
-      const uint64_t *yp = yb, *yz = yb + words, *yn = yb + 2 * words;
-      int64_t pp = 0, pn = 0, np = 0, nn = 0, col_p = 0, col_z = 0, col_n = 0;
+      const uint64_t *yp = yb, *yn = yb + 2 * words;
+      int64_t pp = 0, pn = 0, np = 0, nn = 0;
       for (int64_t w = 0; w < words; ++w) {
         pp += popcount64(xp[w] & yp[w]);
         pn += popcount64(xp[w] & yn[w]);
         np += popcount64(xn[w] & yp[w]);
         nn += popcount64(xn[w] & yn[w]);
-        col_p += popcount64(yp[w]);
-        col_z += popcount64(yz[w]);
-        col_n += popcount64(yn[w]);
       }
+      const int64_t *column = cols.totals.data() + size_t(j) * 3;
       c[0] = pp;
       c[2] = pn;
       c[6] = np;
       c[8] = nn;
-      c[1] = row_size[0] - pp - pn;
-      c[7] = row_size[2] - np - nn;
-      c[3] = col_p - pp - np;
-      c[5] = col_n - pn - nn;
-      c[4] = col_z - c[1] - c[7];
-      continue;
-    }
+      c[1] = row.class_totals[0] - pp - pn;
+      c[7] = row.class_totals[2] - np - nn;
+      c[3] = column[0] - pp - np;
+      c[5] = column[2] - pn - nn;
+      c[4] = column[1] - c[1] - c[7];
+    } else {
     for (int a = 0; a < 3; ++a)
       for (int b = 0; b < 3; ++b) {
-        const uint64_t *xa = row.bits.data() + size_t(a) * words, *ybb = yb + size_t(b) * words;
+        const uint64_t *xa = row.bits.data() + size_t(a) * words, *ya = yb + size_t(b) * words;
         int64_t total = 0;
-        for (int64_t w = 0; w < words; ++w) total += popcount64(xa[w] & ybb[w]);
-        c[3 * a + b] = total;
+        for (int64_t w = 0; w < words; ++w) total += popcount64(xa[w] & ya[w]);
+        c[class_pair_index(a, b)] = total;
       }
+    }
+    for (int q = 0; q < 9; ++q) counts[q * B + j] = c[q];
+  }
+}
+
+// Workspace of one thread.
+template <typename T> struct Workspace {
+  std::vector<PackedRow<T>> rows;
+  ColumnPanel<T> columns;
+  std::vector<T> partial;       // [row][pair][column] T partial sums
+  std::vector<double> total;    // [row][pair][column]
+  std::vector<int64_t> pending; // [row][class of x]: products in `partial` since the last flush
+  std::vector<uint8_t> flushed; // [row][class of x]: `total` holds a value (else it is stale)
+};
+
+// Sums of rows [first, first + rn) of the task against columns [j0, j0 + jn).
+template <typename T>
+void rows_block_sums(const MatmulProblem<T> &p, size_t first, int64_t rn, Workspace<T> &ws) {
+  constexpr int B = column_block<T>();
+  const int64_t blocks = (p.k + kBlockK - 1) / kBlockK;
+  ws.partial.assign(size_t(rn) * 9 * B, T(0));
+  ws.total.resize(size_t(rn) * 9 * B);  // written by the first flush: no need to clear it
+  ws.pending.assign(size_t(rn) * 3, 0);
+  ws.flushed.assign(size_t(rn) * 3, 0);
+  for (int64_t kb = 0; kb < blocks; ++kb) {
+    const T *panel = ws.columns.values.data() + kb * kBlockK * kValueSlots * B;
+    for (int64_t r = 0; r < rn; ++r) {
+      const PackedRow<T> &row = ws.rows[first + size_t(r)];
+      if (!row.finite) continue;
+      for (int a = 0; a < 3; ++a) {
+        const int64_t begin = row.bounds[size_t(kb * 3 + a)], end = row.bounds[size_t(kb * 3 + a + 1)];
+        if (begin == end) continue;
+        T *acc = ws.partial.data() + (size_t(r) * 9 + size_t(a) * 3) * B;
+        segment_sums(row, begin, end, panel, acc);
+        int64_t &pending = ws.pending[size_t(r) * 3 + a];
+        pending += end - begin;
+        if (pending > kFlushEvery - kBlockK) {
+          double *total = ws.total.data() + (size_t(r) * 9 + size_t(a) * 3) * B;
+          const bool add = ws.flushed[size_t(r) * 3 + a];
+          for (int q = 0; q < 3 * B; ++q) {
+            total[q] = (add ? total[q] : 0.0) + double(acc[q]);
+            acc[q] = T(0);
+          }
+          ws.flushed[size_t(r) * 3 + a] = 1;
+          pending = 0;
+        }
+      }
+    }
+  }
+  for (size_t ra = 0; ra < ws.flushed.size(); ++ra) {
+    double *total = ws.total.data() + ra * 3 * B;
+    const T *partial = ws.partial.data() + ra * 3 * B;
+    const bool add = ws.flushed[ra];
+    for (int q = 0; q < 3 * B; ++q) total[q] = (add ? total[q] : 0.0) + double(partial[q]);
   }
 }
 
 }  // namespace
 
-template <typename T> void matmul_classify_cpu(const MatmulProblem<T> &p, const ClassifyOutput &out) {
+template <typename T>
+void matmul_classify_cpu(const MatmulProblem<T> &p, const ClassifyOutput &out) {
   constexpr int B = column_block<T>();
   if (p.batches == 0 || p.n == 0 || p.m == 0) return;
   const int64_t words = (p.k + 63) / 64;
   const int64_t column_blocks = (p.m + B - 1) / B;
-  // Enough tasks to keep every thread busy even for a single column block (matrix-vector).
-  const int threads = max_threads();
-  const int64_t blocks = p.batches * column_blocks;
-  const int64_t row_chunks =
-      std::min<int64_t>(p.n, std::max<int64_t>(1, (4 * threads + blocks - 1) / blocks));
-  const int64_t tasks = blocks * row_chunks;
+  // A task is (batch, chunk of rows, group of column blocks). Rows are packed once per task and
+  // reused for every column block, so chunks are as large as the thread count allows; column
+  // groups split the work when there are too few rows (vector-matrix products).
+  const int64_t threads = max_threads();
+  const int64_t row_chunks = std::min<int64_t>(
+      p.n, std::max<int64_t>({1, (threads + p.batches - 1) / p.batches, (p.n + 1023) / 1024}));
+  const int64_t column_groups = std::min<int64_t>(
+      column_blocks,
+      std::max<int64_t>(1, (threads + p.batches * row_chunks - 1) / (p.batches * row_chunks)));
+  const int64_t tasks = p.batches * row_chunks * column_groups;
 
 #pragma omp parallel
   {
     CellWriter<T> writer(out);
-    Panel<T> panel;
-    RowScratch<T> row;
-    double sums[B][9];
-    int64_t counts[B][9];
-    int64_t packed_block = -1;
+    Workspace<T> ws;
+    double exact[9 * B];
+    int64_t counts[9 * B];
 #pragma omp for schedule(dynamic, 1)
     for (int64_t task = 0; task < tasks; ++task) {
-      const int64_t block = task / row_chunks, chunk = task % row_chunks;
-      const int64_t batch = block / column_blocks, j0 = (block % column_blocks) * B;
-      const int jn = int(std::min<int64_t>(B, p.m - j0));
+      const int64_t group = task % column_groups;
+      const int64_t chunk = (task / column_groups) % row_chunks;
+      const int64_t batch = task / (column_groups * row_chunks);
       const T *x = p.x + p.x_offsets[batch];
       const T *y = p.y + p.y_offsets[batch];
-      if (packed_block != block) {
-        pack_panel(p, y, j0, jn, words, panel);
-        packed_block = block;
-      }
-      int64_t i_begin, i_end;
+      int64_t i_begin, i_end, b_begin, b_end;
       chunk_range(p.n, int(row_chunks), int(chunk), i_begin, i_end);
-      for (int64_t i = i_begin; i < i_end; ++i) {
-        const T *x_row = x + i * p.x_row_stride;
-        prepare_row(p, x_row, words, row);
-        if (row.finite)
-          row_block_sums(row, panel, sums);
-        else
-          row_block_sums_exact(p, x_row, y, j0, jn, sums);
-        row_block_counts(row, panel, jn, words, counts);
-        const int64_t cell0 = (batch * p.n + i) * p.m + j0;
-        for (int j = 0; j < jn; ++j) writer.emit(cell0 + j, counts[j], sums[j]);
+      chunk_range(column_blocks, int(column_groups), int(group), b_begin, b_end);
+      if (ws.rows.size() < size_t(i_end - i_begin)) ws.rows.resize(size_t(i_end - i_begin));
+      for (int64_t i = i_begin; i < i_end; ++i)
+        pack_row(p, x + i * p.x_row_stride, words, ws.rows[size_t(i - i_begin)]);
+      for (int64_t cb = b_begin; cb < b_end; ++cb) {
+        const int64_t j0 = cb * B;
+        const int jn = int(std::min<int64_t>(B, p.m - j0));
+        pack_columns(p, y, j0, jn, words, ws.columns);
+        for (int64_t first = i_begin; first < i_end; first += kRowsPerPass) {
+          const int64_t rn = std::min(kRowsPerPass, i_end - first);
+          rows_block_sums(p, size_t(first - i_begin), rn, ws);
+          for (int64_t r = 0; r < rn; ++r) {
+            const int64_t i = first + r;
+            const PackedRow<T> &row = ws.rows[size_t(i - i_begin)];
+            const double *sums = ws.total.data() + size_t(r) * 9 * B;
+            if (!row.finite) {
+              exact_row_sums(p, x + i * p.x_row_stride, y, j0, jn, exact);
+              sums = exact;
+            }
+            row_counts(row, ws.columns, jn, words, counts);
+            writer.emit_run((batch * p.n + i) * p.m + j0, jn, counts, sums, B);
+          }
+        }
       }
     }
 #pragma omp critical(nearzero_merge)
