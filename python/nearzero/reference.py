@@ -67,7 +67,8 @@ def tensor_classify(x, t):
 def _pairwise(op, x, y, tx, ty, dtype):
     px, py = masked_parts(x, tx, dtype), masked_parts(y, ty, dtype)
     counts = np.stack([op(px[a][0], py[b][0]) for a in range(3) for b in range(3)], axis=-1)
-    sums = np.stack([op(px[a][1], py[b][1]) for a in range(3) for b in range(3)], axis=-1)
+    with np.errstate(invalid="ignore"):  # masked zeros times inf: NaN, as in the original
+        sums = np.stack([op(px[a][1], py[b][1]) for a in range(3) for b in range(3)], axis=-1)
     return np.rint(counts).astype(np.int64), sums
 
 
