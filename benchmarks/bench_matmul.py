@@ -1,0 +1,43 @@
+"""matmul_classify at 1024x1024x1024 float32: fused vs plain x @ y vs the unfused reference.
+
+Targets on a 2-core CPU: fused <= 8x the plain product, reference / fused >= 5x.
+"""
+
+import numpy as np
+import pytest
+
+import nearzero as nz
+from nearzero import reference as ref
+from conftest import interleaved_best, report
+
+N = 1024
+
+
+def test_matmul_classify_1024(benchmark, rng):
+    torch = pytest.importorskip("torch")
+    x = rng.standard_normal((N, N), dtype=np.float32)
+    y = np.maximum(rng.standard_normal((N, N), dtype=np.float32), 0)  # post-ReLU: exact zeros
+    tx, ty = nz.threshold(x), nz.threshold(y)
+    counts, sums = nz.matmul_classify(x, y, thresholds=(tx, ty))
+    rc, rs = ref.matmul_classify(x, y, tx, ty, dtype=np.float32)
+    np.testing.assert_array_equal(counts, rc)
+    np.testing.assert_allclose(sums, rs, rtol=1e-3, atol=1e-3)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    times = interleaved_best({
+        "fused matmul_classify": lambda: nz.matmul_classify(x, y, thresholds=(tx, ty)),
+        "fused reduce='all'": lambda: nz.matmul_classify(x, y, thresholds=(tx, ty), reduce="all"),
+        "numpy x @ y": lambda: x @ y,
+        "torch x @ y": lambda: xt @ yt,
+        "unfused reference": lambda: ref.matmul_classify(x, y, tx, ty, dtype=np.float32),
+    }, repeats=3)
+    plain = min(times["numpy x @ y"], times["torch x @ y"])
+    ratios = {
+        "fused / numpy": times["fused matmul_classify"] / times["numpy x @ y"],
+        "fused / torch": times["fused matmul_classify"] / times["torch x @ y"],
+        "fused / fastest plain": times["fused matmul_classify"] / plain,
+        "reference / fused": times["unfused reference"] / times["fused matmul_classify"],
+    }
+    report("matmul_classify 1024^3 float32", times, ratios, benchmark)
+    benchmark.pedantic(nz.matmul_classify, args=(x, y), kwargs={"thresholds": (tx, ty)},
+                       rounds=3, iterations=1)
+    assert ratios["reference / fused"] > 1.0
