@@ -6,7 +6,8 @@ one fused C++/CUDA pass. Same names and results as the original `matmul_explaine
 """
 
 from ._backend import build_info
-from .ops import matmul_classify, multiply_classify, tensor_classify, tensordot_classify
+from .ops import (conv_backprop_filter_classify, conv_backprop_input_classify, conv_classify,
+                  matmul_classify, multiply_classify, tensor_classify, tensordot_classify)
 from .terms import classify_terms
 from .thresholds import threshold
 
@@ -15,6 +16,9 @@ __version__ = build_info()["version"]
 __all__ = [
     "build_info",
     "classify_terms",
+    "conv_backprop_filter_classify",
+    "conv_backprop_input_classify",
+    "conv_classify",
     "matmul_classify",
     "multiply_classify",
     "tensor_classify",

@@ -39,3 +39,18 @@ def matmul_classify(prepared, value_shape, reduce, mask):
 
 def tensordot_classify(prepared, free_x, ax, ay, free_y, value_shape, reduce, mask):
     _unsupported("tensordot_classify")
+
+
+# Convolutions: `geometry` is an ops.conv_geometry.ConvGeometry (padding resolved to
+# (before, after) per dimension); the value shape is geometry.output_shape,
+# geometry.kernel_shape or geometry.input_shape respectively.
+def conv_classify(prepared, geometry, reduce, mask):
+    _unsupported("conv_classify")
+
+
+def conv_backprop_filter_classify(prepared, geometry, reduce, mask):
+    _unsupported("conv_backprop_filter_classify")
+
+
+def conv_backprop_input_classify(prepared, geometry, reduce, mask):
+    _unsupported("conv_backprop_input_classify")

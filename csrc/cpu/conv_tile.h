@@ -1,0 +1,239 @@
+// The compute core shared by the three convolution kernels: an implicit GEMM over gathered
+// operands. Each output cell (row r, column j) sums A(r, k) * B(k, j) over k. The row side A is
+// grouped by class, so a product needs three multiply-adds (its class against B's P, Z and N
+// slots) instead of nine; B is packed per k block into class-slotted panels; counts come from
+// packed per-class count codes added in the same pass. Included by the conv_*_cpu.cpp files.
+#pragma once
+#include "common/classify_rule.h"
+#include "cpu/classify_output.h"
+
+#include <cstdint>
+#include <vector>
+
+namespace nearzero {
+namespace conv_detail {
+
+// k entries per panel block: 64 x 256 B = 16 KiB of float panel, resident in L1.
+constexpr int64_t kBlockK = 64;
+// A T partial sum takes at most this many products before it moves to double, which keeps each
+// class sum within SPEC §4's 1e-5 relative bound however long the reduction is.
+constexpr int32_t kFlushEvery = 128;
+// Counts of one (class of A, class of B) pair travel as 10-bit fields of one int32 per lane:
+// wide enough for kFlushEvery products between flushes.
+constexpr int kCountBits = 10;
+constexpr int32_t kCountMask = (1 << kCountBits) - 1;
+
+template <typename T> constexpr int lanes() { return sizeof(T) == 4 ? 16 : 8; }
+
+// One k of a panel: the column block's B values in the slot of their class (zeros in the other
+// two) and a count code per column (1 << (10 * class), 0 for no class).
+template <typename T> struct PanelEntry {
+  T values[3][lanes<T>()];
+  int32_t codes[lanes<T>()];
+};
+
+// Writes one B element into a zeroed panel entry.
+template <typename T>
+inline void put_panel_value(PanelEntry<T> &entry, int lane, T value, uint8_t code) {
+  const int cls = code & 3;
+  if (cls == kNoClass) return;
+  entry.values[cls][lane] = value;
+  entry.codes[lane] = int32_t(1) << (kCountBits * cls);
+}
+
+// The row side of one k block for a tile of rows: per row, its values and in-block offsets in
+// three per-class lists.
+template <typename T> struct RowBlock {
+  std::vector<T> values;          // [row][class][kBlockK]
+  std::vector<uint16_t> offsets;  // [row][class][kBlockK]
+  std::vector<int32_t> lengths;   // [row][class]
+  std::vector<uint8_t> infinite;  // [row]: some value is +-inf
+
+  void resize(int64_t rows) {
+    values.resize(size_t(rows) * 3 * kBlockK);
+    offsets.resize(size_t(rows) * 3 * kBlockK);
+    lengths.resize(size_t(rows) * 3);
+    infinite.resize(size_t(rows));
+  }
+};
+
+// Fills one row of a RowBlock. Every value is written to all three lists and only its class's
+// list advances: branch-free, since classes of real data are unpredictable.
+template <typename T> class RowAppender {
+public:
+  RowAppender(RowBlock<T> &block, int64_t row)
+      : block_(block), row_(row), values_(block.values.data() + row * 3 * kBlockK),
+        offsets_(block.offsets.data() + row * 3 * kBlockK) {}
+
+  void add(T value, uint8_t code, int offset) {
+    const int cls = code & 3;
+    values_[n0_] = value;
+    values_[kBlockK + n1_] = value;
+    values_[2 * kBlockK + n2_] = value;
+    offsets_[n0_] = uint16_t(offset);
+    offsets_[kBlockK + n1_] = uint16_t(offset);
+    offsets_[2 * kBlockK + n2_] = uint16_t(offset);
+    n0_ += cls == kPositive;
+    n1_ += cls == kNearZero;
+    n2_ += cls == kNegative;
+    flags_ |= code;
+  }
+
+  ~RowAppender() {
+    int32_t *lengths = block_.lengths.data() + row_ * 3;
+    lengths[0] = n0_;
+    lengths[1] = n1_;
+    lengths[2] = n2_;
+    block_.infinite[size_t(row_)] = (flags_ & 4) != 0;
+  }
+
+private:
+  RowBlock<T> &block_;
+  int64_t row_;
+  T *values_;
+  uint16_t *offsets_;
+  int32_t n0_ = 0, n1_ = 0, n2_ = 0;
+  uint8_t flags_ = 0;
+};
+
+// Sums and counts of a tile of cell blocks (one row x one column block of lanes<T>() columns).
+// T partial sums and packed counts are the hot state; double totals and int64 counts are
+// written by the first flush of each class (no zeroing pass over them).
+template <typename T> class TileAccumulators {
+public:
+  static constexpr int W = lanes<T>();
+
+  void reset(int64_t blocks) {
+    partial_.assign(size_t(blocks) * 9 * W, T(0));
+    packed_.assign(size_t(blocks) * 3 * W, 0);
+    pending_.assign(size_t(blocks) * 3, 0);
+    flushed_.assign(size_t(blocks) * 3, 0);
+    total_.resize(size_t(blocks) * 9 * W);
+    count_.resize(size_t(blocks) * 9 * W);
+  }
+
+  // Adds one row's block (all three classes) against one panel block.
+  void add_row(int64_t block, const RowBlock<T> &rows, int64_t row, const PanelEntry<T> *panel) {
+    const T *values = rows.values.data() + row * 3 * kBlockK;
+    const uint16_t *offsets = rows.offsets.data() + row * 3 * kBlockK;
+    const int32_t *lengths = rows.lengths.data() + row * 3;
+    const bool exact = rows.infinite[size_t(row)] != 0;
+    for (int a = 0; a < 3; ++a) {
+      if (lengths[a] == 0) continue;
+      const T *v = values + a * kBlockK;
+      const uint16_t *o = offsets + a * kBlockK;
+      if (exact)
+        add_exact(block, a, v, o, lengths[a], panel);
+      else
+        add_segment(block, a, v, o, lengths[a], panel);
+    }
+  }
+
+  // Moves every partial sum of a cell block into its totals; call before reading them.
+  void finish(int64_t block) {
+    for (int a = 0; a < 3; ++a) flush(block, a);
+  }
+
+  // Finished results, laid out [block][pair][lane] (see CellTotals).
+  const double *totals() const { return total_.data(); }
+  const int64_t *counts() const { return count_.data(); }
+
+private:
+  // Three multiply-adds per product: the row value against its column block's P, Z, N slots.
+  void add_segment(int64_t block, int a, const T *values, const uint16_t *offsets, int32_t n,
+                   const PanelEntry<T> *panel) {
+    int32_t &pending = pending_[size_t(block) * 3 + a];
+    if (pending + n > kFlushEvery) flush(block, a);
+    T *partial = partial_.data() + (size_t(block) * 9 + 3 * a) * W;
+    int32_t *packed = packed_.data() + (size_t(block) * 3 + a) * W;
+    T acc[3][W];
+    int32_t codes[W];
+    for (int b = 0; b < 3; ++b)
+      for (int j = 0; j < W; ++j) acc[b][j] = partial[b * W + j];
+    for (int j = 0; j < W; ++j) codes[j] = packed[j];
+    for (int32_t t = 0; t < n; ++t) {
+      const T x = values[t];
+      const PanelEntry<T> &e = panel[offsets[t]];
+#pragma GCC unroll 3
+      for (int b = 0; b < 3; ++b) {
+#pragma omp simd
+        for (int j = 0; j < W; ++j) acc[b][j] += x * e.values[b][j];
+      }
+#pragma omp simd
+      for (int j = 0; j < W; ++j) codes[j] += e.codes[j];
+    }
+    for (int b = 0; b < 3; ++b)
+      for (int j = 0; j < W; ++j) partial[b * W + j] = acc[b][j];
+    for (int j = 0; j < W; ++j) packed[j] = codes[j];
+    pending += n;
+  }
+
+  // Rows holding +-inf: each product goes straight to its own pair in double, so inf never
+  // meets the zero slots of other classes (inf * 0 would be NaN).
+  void add_exact(int64_t block, int a, const T *values, const uint16_t *offsets, int32_t n,
+                 const PanelEntry<T> *panel) {
+    flush(block, a);
+    for (int32_t t = 0; t < n; ++t) {
+      const PanelEntry<T> &e = panel[offsets[t]];
+      for (int j = 0; j < W; ++j) {
+        if (e.codes[j] == 0) continue;
+        const int b = e.codes[j] == 1 ? kPositive : (e.codes[j] >> kCountBits) == 1 ? kNearZero
+                                                                                     : kNegative;
+        const size_t at = (size_t(block) * 9 + class_pair_index(a, b)) * W + j;
+        total_[at] += double(values[t]) * double(e.values[b][j]);
+        count_[at] += 1;
+      }
+    }
+  }
+
+  void flush(int64_t block, int a) {
+    const size_t slot = size_t(block) * 3 + a;
+    T *partial = partial_.data() + (size_t(block) * 9 + 3 * a) * W;
+    int32_t *packed = packed_.data() + slot * W;
+    double *total = total_.data() + (size_t(block) * 9 + 3 * a) * W;
+    int64_t *count = count_.data() + (size_t(block) * 9 + 3 * a) * W;
+    const bool first = !flushed_[slot];
+    for (int b = 0; b < 3; ++b)
+      for (int j = 0; j < W; ++j) {
+        const double s = double(partial[b * W + j]);
+        const int64_t c = (packed[j] >> (kCountBits * b)) & kCountMask;
+        total[b * W + j] = first ? s : total[b * W + j] + s;
+        count[b * W + j] = first ? c : count[b * W + j] + c;
+        partial[b * W + j] = T(0);
+      }
+    for (int j = 0; j < W; ++j) packed[j] = 0;
+    pending_[slot] = 0;
+    flushed_[slot] = 1;
+  }
+
+  std::vector<T> partial_;
+  std::vector<int32_t> packed_;
+  std::vector<int32_t> pending_;
+  std::vector<uint8_t> flushed_;
+  std::vector<double> total_;
+  std::vector<int64_t> count_;
+};
+
+// Per-cell results of finished cell blocks, [block][pair][lane] like TileAccumulators: where
+// the filter gradient adds up partial results of tasks that split the reduction.
+struct CellTotals {
+  std::vector<double> total;
+  std::vector<int64_t> count;
+};
+
+// Emits lane `lane` of finished cell block `block` ([block][pair][lane] arrays) as `cell`.
+template <typename S>
+inline void emit_cell(CellWriter<S> &writer, const double *total, const int64_t *count,
+                      int lanes_per_block, int64_t block, int lane, int64_t cell) {
+  int64_t counts[9];
+  double sums[9];
+  const size_t base = size_t(block) * 9 * size_t(lanes_per_block) + size_t(lane);
+  for (int p = 0; p < 9; ++p) {
+    counts[p] = count[base + size_t(p) * lanes_per_block];
+    sums[p] = total[base + size_t(p) * lanes_per_block];
+  }
+  writer.emit(cell, counts, sums);
+}
+
+}  // namespace conv_detail
+}  // namespace nearzero
