@@ -125,8 +125,8 @@ def _per_dim(value, dims: int, name: str) -> tuple:
 
 
 def _explicit_padding(padding, dims: int) -> tuple:
-    """Explicit padding: an int, one int or (before, after) pair per spatial dimension, or
-    TensorFlow's full list with (0, 0) for the batch and channel axes."""
+    """Explicit padding: an int, one int or (before, after) pair per spatial dimension (for 1D
+    also a bare (before, after)), or TensorFlow's full list with (0, 0) for batch and channels."""
     if isinstance(padding, Integral) and not isinstance(padding, bool):
         entries = [int(padding)] * dims
     else:
@@ -135,6 +135,9 @@ def _explicit_padding(padding, dims: int) -> tuple:
         except TypeError:
             raise ValueError(f"padding must be 'VALID', 'SAME', an int or a sequence, "
                              f"got {padding!r}") from None
+    if dims == 1 and len(entries) == 2 and all(
+            isinstance(e, Integral) and not isinstance(e, bool) for e in entries):
+        entries = [tuple(entries)]  # a 1D convolution's (before, after)
     if len(entries) == dims + 2:  # TensorFlow's explicit form includes batch and channels
         outer = [entries[0], entries[-1]]
         if any(_pair(e, padding) != (0, 0) for e in outer):
