@@ -6,6 +6,8 @@ one fused C++/CUDA pass. Same names and results as the original `matmul_explaine
 """
 
 from ._backend import build_info
+from .analysis import (describe_near_zero_explanation, describe_top_near_zero_explanandum,
+                       near_zero_explanation)
 from .ops import (conv_backprop_filter_classify, conv_backprop_input_classify, conv_classify,
                   matmul_classify, multiply_classify, tensor_classify, tensordot_classify)
 from .terms import classify_terms
@@ -19,8 +21,11 @@ __all__ = [
     "conv_backprop_filter_classify",
     "conv_backprop_input_classify",
     "conv_classify",
+    "describe_near_zero_explanation",
+    "describe_top_near_zero_explanandum",
     "matmul_classify",
     "multiply_classify",
+    "near_zero_explanation",
     "tensor_classify",
     "tensordot_classify",
     "threshold",

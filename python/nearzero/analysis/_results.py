@@ -1,0 +1,163 @@
+"""How the analysis helpers read classify results: the (counts, sums[, terms]) call forms, the
+array library (NumPy, torch, CuPy), masks, term arrays and the reduced forms (`reduce=`).
+"""
+
+from __future__ import annotations
+
+import sys
+from numbers import Real
+
+import numpy as np
+
+from ..terms import PAIR_TERMS, SINGLE_TERMS
+
+REDUCED_FORMS = (None, "all", "channel")
+
+# Letter code of each class; every other character (the '-' of a '--' placeholder) is -1.
+_LETTER_CODE = np.full(128, -1, dtype=np.int8)
+for _code, _letter in enumerate(SINGLE_TERMS):
+    _LETTER_CODE[ord(_letter)] = _code
+
+
+def unpack(counts, sums=None, terms=None):
+    """Accept ``(counts, sums)``, ``(counts, sums, terms)`` or the three separately.
+
+    A third tuple entry that is not a terms array (the thresholds of ``return_thresholds=True``)
+    is ignored, so an op's full return value can be passed as is.
+    """
+    if isinstance(counts, (tuple, list)):
+        parts = tuple(counts)
+        if len(parts) not in (2, 3):
+            raise ValueError(f"expected (counts, sums) or (counts, sums, terms), got {len(parts)} items")
+        counts, sums = parts[0], parts[1]
+        if len(parts) == 3 and _looks_like_terms(parts[2], counts):
+            terms = parts[2]
+    if sums is None:
+        raise ValueError("sums are missing: pass counts and sums, or the (counts, sums) tuple")
+    return as_array(counts), as_array(sums), terms
+
+
+def as_array(x):
+    """NumPy, torch and CuPy arrays as they are; anything else (lists) through np.asarray."""
+    return x if library_of(x) != "numpy" or isinstance(x, np.ndarray) else np.asarray(x)
+
+
+def _looks_like_terms(candidate, counts) -> bool:
+    if candidate is None or isinstance(candidate, Real):
+        return False
+    shape = np.shape(candidate)
+    return tuple(shape) == tuple(counts.shape) and np.asarray(candidate).dtype.kind in "USO"
+
+
+def library_of(x) -> str:
+    """'torch', 'cupy' or 'numpy' (anything else is converted with np.asarray)."""
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(x, torch.Tensor):
+        return "torch"
+    if type(x).__module__.split(".")[0] == "cupy":
+        return "cupy"
+    return "numpy"
+
+
+def to_host(x) -> np.ndarray:
+    """A NumPy array of `x`, copied from the GPU when it lives there."""
+    library = library_of(x)
+    if library == "torch":
+        x = x.detach()
+        if x.dtype.is_floating_point and x.element_size() < 4:
+            x = x.float()
+        return x.cpu().numpy()
+    if library == "cupy":
+        return x.get()
+    return np.asarray(x)
+
+
+def like(reference, value):
+    """`value` (a mask) as an array of `reference`'s library and device."""
+    library = library_of(reference)
+    if library == "torch":
+        torch = sys.modules["torch"]
+        if isinstance(value, torch.Tensor):
+            return value.to(device=reference.device, dtype=torch.bool)
+        return torch.as_tensor(to_host(value).astype(bool), device=reference.device)
+    if library == "cupy":
+        import cupy
+
+        return cupy.asarray(value, dtype=bool)
+    return to_host(value).astype(bool, copy=False)
+
+
+def check_reduce(reduce) -> None:
+    if reduce not in REDUCED_FORMS:
+        raise ValueError(f"reduce must be None, 'all' or 'channel' (as given to the op), got {reduce!r}")
+
+
+def check_shapes(counts, sums, terms=None, mask=None, *, term_count=None) -> int:
+    """Validate shapes; returns the number of terms (3 or 9)."""
+    if tuple(counts.shape) != tuple(sums.shape):
+        raise ValueError(f"counts and sums have different shapes: {tuple(counts.shape)} != "
+                         f"{tuple(sums.shape)}")
+    if len(counts.shape) == 0 or counts.shape[-1] not in (3, 9):
+        raise ValueError(f"the last axis of counts must hold 3 (tensor_classify) or 9 terms, got "
+                         f"shape {tuple(counts.shape)}")
+    n_terms = int(counts.shape[-1])
+    if term_count is not None and n_terms != term_count:
+        expected = "a two-input (9-term) result" if term_count == 9 else "a tensor_classify result"
+        raise ValueError(f"expected {expected}, got counts of shape {tuple(counts.shape)}")
+    if terms is not None and tuple(np.shape(terms)) != tuple(counts.shape):
+        raise ValueError(f"terms must have the shape of counts and sums: expected "
+                         f"{tuple(counts.shape)}, got {tuple(np.shape(terms))}")
+    if mask is not None and tuple(np.shape(mask)) != tuple(counts.shape[:-1]):
+        raise ValueError(f"mask must have the value shape of counts and sums: expected "
+                         f"{tuple(counts.shape[:-1])}, got {tuple(np.shape(mask))}")
+    return n_terms
+
+
+def term_names(n_terms: int) -> tuple:
+    return PAIR_TERMS if n_terms == 9 else SINGLE_TERMS
+
+
+def term_codes(terms, n_terms: int) -> np.ndarray:
+    """Index (0..n_terms-1, standard order) of every entry of a terms array; -1 for a
+    placeholder such as '--'. Raises ValueError for any other unrecognised name.
+    """
+    names = np.asarray(terms)
+    if names.dtype.kind != "U" or names.dtype.itemsize > 8:
+        names = names.astype("U2")
+    width = names.dtype.itemsize // 4
+    chars = np.ascontiguousarray(names).view(np.uint32).reshape(names.shape + (width,))
+    letters = _LETTER_CODE[np.minimum(chars, 127)]
+    placeholder = (letters[..., 0] < 0) & ((width < 2) | (letters[..., -1] < 0))
+    if n_terms == 9:
+        codes = letters[..., 0] * 3 + letters[..., 1] if width == 2 else np.full(names.shape, -9)
+        valid = (letters[..., 0] >= 0) & (letters[..., -1] >= 0) & (width == 2)
+    else:
+        codes = letters[..., 0].astype(np.int16)
+        valid = (letters[..., 0] >= 0) & ((width < 2) | (chars[..., -1] == 0))
+    codes = np.where(valid, codes, -1).astype(np.int8)
+    bad = ~valid & ~placeholder
+    if bad.any():
+        raise ValueError(f"unrecognised term name {names[bad].flat[0]!r}; expected one of "
+                         f"{', '.join(term_names(n_terms))} or a '--' placeholder")
+    return codes
+
+
+def standard_order(counts: np.ndarray, sums: np.ndarray, terms) -> tuple:
+    """Counts and sums re-ordered to the standard term order (what `filter_classifications`
+    sorted per cell, put back); a term missing from a cell ('--' placeholder) gets zero.
+    """
+    n_terms = counts.shape[-1]
+    codes = term_codes(terms, n_terms)
+    if np.any((codes < 0) & (counts != 0)):
+        raise ValueError("a '--' placeholder term has a non-zero count")
+    real = codes >= 0
+    # One-hot per term: cheap at 3 or 9 terms, and it detects repeated names in a cell.
+    seen = np.stack([np.sum(codes == k, axis=-1) for k in range(n_terms)], axis=-1)
+    if np.any(seen > 1):
+        raise ValueError("a term name appears twice in one cell of terms")
+    target = np.where(real, codes, n_terms).astype(np.intp)
+    out_counts = np.zeros(counts.shape[:-1] + (n_terms + 1,), dtype=counts.dtype)
+    out_sums = np.zeros(sums.shape[:-1] + (n_terms + 1,), dtype=sums.dtype)
+    np.put_along_axis(out_counts, target, counts, axis=-1)
+    np.put_along_axis(out_sums, target, np.where(real, sums, 0), axis=-1)
+    return out_counts[..., :n_terms], out_sums[..., :n_terms]
