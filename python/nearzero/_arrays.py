@@ -41,7 +41,9 @@ class Operand:
         return to_numpy(self)
 
     def wrap(self, array):
-        """Wrap a NumPy result as this operand's array type."""
+        """Wrap a NumPy result as this operand's array type (CUDA results already are)."""
+        if self.on_cuda:
+            return array
         if self.kind == "torch":
             return _torch().from_numpy(np.ascontiguousarray(array) if array.ndim == 0 else array)
         return array

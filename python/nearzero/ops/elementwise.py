@@ -26,11 +26,11 @@ def tensor_classify(x, confidence: float = 0.95, threshold: float = None,
     """
     prepared = prepare_single(x, "x", confidence, threshold, nan_policy)
     (op,), (values,) = prepared.operands, prepared.values
+    if op.on_cuda:
+        counts, sums = _cuda().tensor_classify(prepared, reduce, mask, channel_axis)
+        return package(prepared, counts, sums, return_threshold, single=True)
     buffers = make_buffers(op.shape, 3, prepared.dtype, reduce, mask, channel_axis, 1,
                            planar=False, device=prepared.device)
-    if op.on_cuda:
-        counts, sums = _cuda().tensor_classify(prepared, buffers, reduce, mask, channel_axis)
-        return package(prepared, counts, sums, return_threshold, single=True)
     kernel_for("tensor_classify", prepared.dtype)(values, list(op.shape), prepared.thresholds[0],
                                                   *buffers.kernel_args())
     counts, sums = buffers.finish()
@@ -53,12 +53,11 @@ def multiply_classify(x, y, confidence: float = 0.95, thresholds=None,
         raise ValueError(
             f"x of shape {ox.shape} and y of shape {oy.shape} cannot be broadcast together"
         ) from None
+    if prepared.device != "cpu":
+        counts, sums = _cuda().multiply_classify(prepared, shape, reduce, mask, channel_axis)
+        return package(prepared, counts, sums, return_thresholds)
     buffers = make_buffers(shape, 9, prepared.dtype, reduce, mask, channel_axis, 1,
                            planar=False, device=prepared.device)
-    if prepared.device != "cpu":
-        counts, sums = _cuda().multiply_classify(prepared, shape, buffers, reduce, mask,
-                                                 channel_axis)
-        return package(prepared, counts, sums, return_thresholds)
     xv, yv = (np.broadcast_to(v, shape) for v in prepared.values)
     kernel_for("multiply_classify", prepared.dtype)(xv, yv, list(shape), *prepared.thresholds,
                                                     *buffers.kernel_args())

@@ -1,0 +1,107 @@
+"""Results of the GPU path: device buffers for the full result (pair-major, so kernel stores
+coalesce; returned as a strided view with the pairs last) or the reduced forms, the device mask,
+and the size guard against the device's free memory. Mirrors `_common.make_buffers`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import _backend
+from .._arrays import as_operand
+from .._cuda_arrays import DeviceArrays, device_arrays, device_index, device_value
+from ._common import INT32_MAX, REDUCE_MODES, check_result_size
+
+__all__ = ["DeviceResult", "make_device_result", "free_device_bytes"]
+
+
+def free_device_bytes(arrays: DeviceArrays) -> int:
+    """What a new result can use: cudaMemGetInfo's free memory plus the library's cached blocks."""
+    free, _ = _backend.cuda_module().memory_info(arrays.device)
+    return int(free) + arrays.cached_free_bytes()
+
+
+def device_mask(mask, value_shape, arrays: DeviceArrays):
+    """The mask as a contiguous bool device array on the inputs' device, or None."""
+    if mask is None:
+        return None
+    op = as_operand(mask, "mask")
+    if not op.on_cuda or device_index(op) != arrays.device:
+        raise ValueError(f"mask must be on the same device as the inputs (cuda:{arrays.device}), "
+                         f"got a mask on {op.device}")
+    if op.dtype != "bool":
+        raise ValueError(f"mask must be a bool array, got dtype {op.dtype}")
+    if tuple(op.shape) != tuple(value_shape):
+        raise ValueError(
+            f"mask has shape {tuple(op.shape)} but the result's value shape is {tuple(value_shape)}"
+        )
+    own = device_arrays(op)
+    return own.contiguous(device_value(op)), own
+
+
+@dataclass
+class DeviceResult:
+    """Result buffers handed to a CUDA kernel and how to turn them into the returned arrays."""
+
+    arrays: DeviceArrays
+    mode: int
+    counts: object
+    sums: object
+    output: tuple  # the kernel's output spec (see csrc/bindings/cuda_bindings.h)
+    mask: object  # kept alive until the kernel is queued
+    max_count: int
+    sum_dtype: np.dtype
+
+    def finish(self):
+        a = self.arrays
+        if self.mode == 0:
+            return a.move_first_axis_last(self.counts), a.move_first_axis_last(self.sums)
+        counts = self.counts if self.max_count > INT32_MAX else a.astype(self.counts, np.int32)
+        return counts, a.astype(self.sums, self.sum_dtype)
+
+
+def make_device_result(arrays: DeviceArrays, value_shape, pairs, dtype, reduce, mask,
+                       channel_axis, products_per_cell, device_name) -> DeviceResult:
+    """Allocate the result for `value_shape` on the device (full, or reduced per `reduce`)."""
+    if reduce not in REDUCE_MODES:
+        raise ValueError(f"reduce must be None, 'all' or 'channel', got {reduce!r}")
+    mode = REDUCE_MODES[reduce]
+    value_shape = tuple(int(s) for s in value_shape)
+    masked = device_mask(mask, value_shape, arrays)
+    mask_array, mask_pointer = None, 0
+    if masked is not None:
+        mask_array, mask_pointer = masked[0], masked[1].pointer(masked[0])
+    sum_dtype = np.dtype(np.float64 if np.dtype(dtype) == np.float64 else np.float32)
+    cells = int(np.prod(value_shape, dtype=np.int64))
+    channels, inner = 1, 1
+    if mode == 2:
+        if not value_shape:
+            raise ValueError("reduce='channel' needs a result with at least one axis")
+        axis = channel_axis if channel_axis >= 0 else len(value_shape) + channel_axis
+        if not 0 <= axis < len(value_shape):
+            raise ValueError(f"channel axis {channel_axis} is out of range for shape {value_shape}")
+        channels = value_shape[axis]
+        inner = int(np.prod(value_shape[axis + 1:], dtype=np.int64))
+    if mode == 0:
+        count_dtype = np.dtype(np.int64 if products_per_cell > INT32_MAX else np.int32)
+        check_result_size(value_shape, pairs, count_dtype, sum_dtype, free_device_bytes(arrays),
+                          device_name)
+        shape = (pairs,) + value_shape
+        if cells == 0:
+            counts, sums = arrays.zeros(shape, count_dtype), arrays.zeros(shape, sum_dtype)
+        else:
+            counts, sums = arrays.empty(shape, count_dtype), arrays.empty(shape, sum_dtype)
+        cell_stride, pair_stride = 1, cells
+        max_count = products_per_cell
+    else:
+        slots = (channels,) if mode == 2 else ()
+        counts = arrays.zeros(slots + (pairs,), np.int64)
+        sums = arrays.zeros(slots + (pairs,), np.float64)
+        cell_stride, pair_stride = 0, 1
+        count_dtype = np.dtype(np.int64)
+        max_count = products_per_cell * cells
+    output = (mode, pairs, arrays.pointer(counts), arrays.pointer(sums), count_dtype == np.int64,
+              cell_stride, pair_stride, mask_pointer, max(channels, 1), max(inner, 1))
+    return DeviceResult(arrays, mode, counts, sums, output, mask_array, max_count, sum_dtype)
