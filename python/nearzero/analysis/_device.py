@@ -68,3 +68,10 @@ def abs_percentile_linear(values, fraction: float) -> float:
         part = xp.partition(flat, (low, high))
         low_value, high_value = float(part[low]), float(part[high])
     return low_value + (high_value - low_value) * (position - low)
+
+
+def class_ranges(cells) -> tuple:
+    """Per-class minimum and maximum over cells, as host arrays."""
+    if library_of(cells) == "torch":
+        return to_host(cells.amin(0)), to_host(cells.amax(0))
+    return to_host(cells.min(0)), to_host(cells.max(0))

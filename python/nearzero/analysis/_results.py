@@ -113,8 +113,46 @@ def check_shapes(counts, sums, terms=None, mask=None, *, term_count=None) -> int
     return n_terms
 
 
+def as_planes(array: np.ndarray) -> np.ndarray:
+    """(terms, cells) view of a (..., terms) array: free for the ops' term-major results."""
+    return np.moveaxis(array, -1, 0).reshape(array.shape[-1], -1)
+
+
 def term_names(n_terms: int) -> tuple:
     return PAIR_TERMS if n_terms == 9 else SINGLE_TERMS
+
+
+# A multiplicative hash that sends the nine pair names, read as 8-byte integers ('<U2'), and the
+# '--' placeholder to distinct values 0..15, increasing in the standard term order (found by
+# search). It lets grouping read a term array in two passes instead of a per-character lookup.
+_PAIR_HASH = np.uint64(0x3B0D09A268BE2DBB)
+_PAIR_HASH_SHIFT = np.uint64(60)
+_PAIR_NAMES = np.array(PAIR_TERMS + ("--",), dtype="<U2")
+_PAIR_SLOTS = (_PAIR_NAMES.view(np.uint64) * _PAIR_HASH) >> _PAIR_HASH_SHIFT
+PLACEHOLDER_SLOT = int(_PAIR_SLOTS[-1])
+SLOT_NAMES = {int(slot): str(name) for slot, name in zip(_PAIR_SLOTS, _PAIR_NAMES)}
+
+
+def pair_term_slots(planes: np.ndarray):
+    """Hash slots (1..15, increasing in the standard order; PLACEHOLDER_SLOT for '--') of a
+    '<U2' (terms, cells) array of pair names, or None when the array is not in that form.
+    Every entry is checked: unknown slots and two checksums over the raw values catch names
+    that are not pair names.
+    """
+    if planes.dtype != np.dtype("<U2"):
+        return None
+    values = np.ascontiguousarray(planes).view(np.uint64)
+    slots = values * _PAIR_HASH
+    slots >>= _PAIR_HASH_SHIFT
+    per_slot = np.bincount(slots.reshape(-1).view(np.int64), minlength=16)
+    table = np.zeros(16, dtype=np.uint64)
+    table[_PAIR_SLOTS.astype(np.intp)] = _PAIR_NAMES.view(np.uint64)
+    expected_sum = np.sum(table * per_slot.astype(np.uint64), dtype=np.uint64)
+    expected_xor = np.bitwise_xor.reduce(table[per_slot % 2 == 1], initial=np.uint64(0))
+    if (np.any(per_slot[table == 0]) or np.sum(values, dtype=np.uint64) != expected_sum
+            or np.bitwise_xor.reduce(values.reshape(-1), initial=np.uint64(0)) != expected_xor):
+        return None  # some name is not a pair name: the careful parser reports which
+    return slots
 
 
 def term_codes(terms, n_terms: int) -> np.ndarray:
@@ -127,7 +165,10 @@ def term_codes(terms, n_terms: int) -> np.ndarray:
     width = names.dtype.itemsize // 4
     chars = np.ascontiguousarray(names).view(np.uint32).reshape(names.shape + (width,))
     letters = _LETTER_CODE[np.minimum(chars, 127)]
-    placeholder = (letters[..., 0] < 0) & ((width < 2) | (letters[..., -1] < 0))
+    dash = ord("-")
+    placeholder = (chars[..., 0] == dash) & ((width < 2) | (chars[..., -1] == dash)
+                                            | (chars[..., -1] == 0))  # '--' or '-'
+
     if n_terms == 9:
         codes = letters[..., 0] * 3 + letters[..., 1] if width == 2 else np.full(names.shape, -9)
         valid = (letters[..., 0] >= 0) & (letters[..., -1] >= 0) & (width == 2)
