@@ -4,6 +4,7 @@
 // when there are too few tiles to busy every thread. First class from x.
 #include "common/parallel.h"
 #include "cpu/conv_cpu.h"
+#include "cpu/conv_emit.h"
 #include "cpu/conv_layout.h"
 #include "cpu/conv_tile.h"
 
@@ -91,7 +92,7 @@ void filter_block(const FilterProblem<T> &p, int64_t group, int64_t r0, int64_t 
   }
   for (int64_t cb = 0; cb < cbs; ++cb) {
     const PanelEntry<T> *panel = ws.panel.data() + cb * kBlockK;
-    for (int64_t r = 0; r < rn; ++r) ws.acc.add_row(r * cbs + cb, ws.rows, r, panel);
+    for (int64_t r = 0; r < rn; ++r) ws.acc.add_row(r * cbs + cb, row_view(ws.rows, r), panel);
   }
 }
 

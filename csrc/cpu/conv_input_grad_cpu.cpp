@@ -1,8 +1,8 @@
 // Fused input-gradient classify: the gradient of a convolution w.r.t. its input is the
-// transposed convolution of d_out with the kernel. Rows are input positions; a tap feeds a row
+// transposed convolution of d_out with the kernel. Lanes are input positions; a tap feeds one
 // only where (row + pad - tap * dilation) is a whole multiple of the stride inside d_out, so
 // strides and uneven padding are exact. Products d_out * kernel, first class from d_out.
-#include "cpu/conv_activation_rows.h"
+#include "cpu/conv_channel_rows.h"
 #include "cpu/conv_cpu.h"
 
 namespace nearzero {
@@ -20,15 +20,16 @@ void conv_backprop_input_classify_cpu(const ConvGeometry &g, const T *d_out, con
       class_codes(kernel, tap_count(g) * in_per_group * g.out_channels, kernel_threshold);
   const KernelStrides ks = kernel_strides(g);
 
-  ActivationRowsProblem<T> p;
+  ChannelRowsProblem<T> p;
   p.batch = g.batch;
   p.groups = g.groups;
   p.a_values = d_out;
   p.a_codes = d_out_codes.get();
   p.a_strides = activation_strides(g.out_size, g.out_channels, g.channels_first);
+  p.a_elements = g.batch * g.out_channels * out_positions;
   p.transposed = true;
   for (int d = 0; d < 3; ++d) {
-    p.row_size[d] = g.in_size[d];
+    p.cell_size[d] = g.in_size[d];
     p.a_size[d] = g.out_size[d];
     p.stride[d] = g.stride[d];
     p.dilation[d] = g.dilation[d];
@@ -37,14 +38,14 @@ void conv_backprop_input_classify_cpu(const ConvGeometry &g, const T *d_out, con
     p.b_tap_stride[d] = ks.spatial[d];
   }
   p.k_channels = out_per_group;
-  p.columns = in_per_group;
+  p.rows = in_per_group;
   p.b_values = kernel;
   p.b_codes = kernel_codes.get();
   p.b_k_stride = ks.out_channel;
-  p.b_column_stride = ks.in_channel;
+  p.b_row_stride = ks.in_channel;
   p.b_group_stride = out_per_group * ks.out_channel;
   p.out_strides = activation_strides(g.in_size, g.in_channels, g.channels_first);
-  classify_activation_rows(p, out);
+  classify_channel_rows(p, out);
 }
 
 template void conv_backprop_input_classify_cpu<float>(const ConvGeometry &, const float *,

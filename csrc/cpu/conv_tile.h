@@ -57,6 +57,25 @@ template <typename T> struct RowBlock {
   }
 };
 
+// One row's values of one k block as three per-class lists (what TileAccumulators reads).
+template <typename T> struct RowView {
+  const T *values[3];
+  const uint16_t *offsets[3];
+  int32_t lengths[3];
+  bool infinite;  // some value is +-inf: products take the exact path
+};
+
+template <typename T> inline RowView<T> row_view(const RowBlock<T> &block, int64_t row) {
+  RowView<T> view;
+  for (int a = 0; a < 3; ++a) {
+    view.values[a] = block.values.data() + (row * 3 + a) * kBlockK;
+    view.offsets[a] = block.offsets.data() + (row * 3 + a) * kBlockK;
+    view.lengths[a] = block.lengths[size_t(row * 3 + a)];
+  }
+  view.infinite = block.infinite[size_t(row)] != 0;
+  return view;
+}
+
 // Fills one row of a RowBlock. Every value is written to all three lists and only its class's
 // list advances: branch-free, since classes of real data are unpredictable.
 template <typename T> class RowAppender {
@@ -103,29 +122,25 @@ template <typename T> class TileAccumulators {
 public:
   static constexpr int W = lanes<T>();
 
+  // Starts a tile of `blocks` cell blocks. Nothing large is cleared: a class's partial sums
+  // count as zero until its first segment stores them, and its totals until its first flush.
   void reset(int64_t blocks) {
-    partial_.assign(size_t(blocks) * 9 * W, T(0));
-    packed_.assign(size_t(blocks) * 3 * W, 0);
+    partial_.resize(size_t(blocks) * 9 * W);
+    packed_.resize(size_t(blocks) * 3 * W);
     pending_.assign(size_t(blocks) * 3, 0);
-    flushed_.assign(size_t(blocks) * 3, 0);
+    state_.assign(size_t(blocks) * 3, 0);
     total_.resize(size_t(blocks) * 9 * W);
     count_.resize(size_t(blocks) * 9 * W);
   }
 
   // Adds one row's block (all three classes) against one panel block.
-  void add_row(int64_t block, const RowBlock<T> &rows, int64_t row, const PanelEntry<T> *panel) {
-    const T *values = rows.values.data() + row * 3 * kBlockK;
-    const uint16_t *offsets = rows.offsets.data() + row * 3 * kBlockK;
-    const int32_t *lengths = rows.lengths.data() + row * 3;
-    const bool exact = rows.infinite[size_t(row)] != 0;
+  void add_row(int64_t block, const RowView<T> &row, const PanelEntry<T> *panel) {
     for (int a = 0; a < 3; ++a) {
-      if (lengths[a] == 0) continue;
-      const T *v = values + a * kBlockK;
-      const uint16_t *o = offsets + a * kBlockK;
-      if (exact)
-        add_exact(block, a, v, o, lengths[a], panel);
+      if (row.lengths[a] == 0) continue;
+      if (row.infinite)
+        add_exact(block, a, row.values[a], row.offsets[a], row.lengths[a], panel);
       else
-        add_segment(block, a, v, o, lengths[a], panel);
+        add_segment(block, a, row.values[a], row.offsets[a], row.lengths[a], panel);
     }
   }
 
@@ -142,15 +157,16 @@ private:
   // Three multiply-adds per product: the row value against its column block's P, Z, N slots.
   void add_segment(int64_t block, int a, const T *values, const uint16_t *offsets, int32_t n,
                    const PanelEntry<T> *panel) {
-    int32_t &pending = pending_[size_t(block) * 3 + a];
-    if (pending + n > kFlushEvery) flush(block, a);
+    const size_t slot = size_t(block) * 3 + a;
+    if (pending_[slot] + n > kFlushEvery) flush(block, a);
     T *partial = partial_.data() + (size_t(block) * 9 + 3 * a) * W;
-    int32_t *packed = packed_.data() + (size_t(block) * 3 + a) * W;
+    int32_t *packed = packed_.data() + slot * W;
     T acc[3][W];
     int32_t codes[W];
+    const bool live = (state_[slot] & kLive) != 0;
     for (int b = 0; b < 3; ++b)
-      for (int j = 0; j < W; ++j) acc[b][j] = partial[b * W + j];
-    for (int j = 0; j < W; ++j) codes[j] = packed[j];
+      for (int j = 0; j < W; ++j) acc[b][j] = live ? partial[b * W + j] : T(0);
+    for (int j = 0; j < W; ++j) codes[j] = live ? packed[j] : 0;
     for (int32_t t = 0; t < n; ++t) {
       const T x = values[t];
       const PanelEntry<T> &e = panel[offsets[t]];
@@ -165,7 +181,8 @@ private:
     for (int b = 0; b < 3; ++b)
       for (int j = 0; j < W; ++j) partial[b * W + j] = acc[b][j];
     for (int j = 0; j < W; ++j) packed[j] = codes[j];
-    pending += n;
+    pending_[slot] += n;
+    state_[slot] |= kLive;
   }
 
   // Rows holding +-inf: each product goes straight to its own pair in double, so inf never
@@ -186,54 +203,34 @@ private:
     }
   }
 
+  // Moves a class's partial sums and packed counts into its double totals and int64 counts.
   void flush(int64_t block, int a) {
     const size_t slot = size_t(block) * 3 + a;
-    T *partial = partial_.data() + (size_t(block) * 9 + 3 * a) * W;
-    int32_t *packed = packed_.data() + slot * W;
+    const T *partial = partial_.data() + (size_t(block) * 9 + 3 * a) * W;
+    const int32_t *packed = packed_.data() + slot * W;
     double *total = total_.data() + (size_t(block) * 9 + 3 * a) * W;
     int64_t *count = count_.data() + (size_t(block) * 9 + 3 * a) * W;
-    const bool first = !flushed_[slot];
+    const bool live = (state_[slot] & kLive) != 0, first = (state_[slot] & kFlushed) == 0;
     for (int b = 0; b < 3; ++b)
       for (int j = 0; j < W; ++j) {
-        const double s = double(partial[b * W + j]);
-        const int64_t c = (packed[j] >> (kCountBits * b)) & kCountMask;
+        const double s = live ? double(partial[b * W + j]) : 0.0;
+        const int64_t c = live ? (packed[j] >> (kCountBits * b)) & kCountMask : 0;
         total[b * W + j] = first ? s : total[b * W + j] + s;
         count[b * W + j] = first ? c : count[b * W + j] + c;
-        partial[b * W + j] = T(0);
       }
-    for (int j = 0; j < W; ++j) packed[j] = 0;
     pending_[slot] = 0;
-    flushed_[slot] = 1;
+    state_[slot] = kFlushed;
   }
 
+  static constexpr uint8_t kLive = 1;     // partial_/packed_ hold this class's running sums
+  static constexpr uint8_t kFlushed = 2;  // total_/count_ hold this class's results
   std::vector<T> partial_;
   std::vector<int32_t> packed_;
   std::vector<int32_t> pending_;
-  std::vector<uint8_t> flushed_;
+  std::vector<uint8_t> state_;
   std::vector<double> total_;
   std::vector<int64_t> count_;
 };
-
-// Per-cell results of finished cell blocks, [block][pair][lane] like TileAccumulators: where
-// the filter gradient adds up partial results of tasks that split the reduction.
-struct CellTotals {
-  std::vector<double> total;
-  std::vector<int64_t> count;
-};
-
-// Emits lane `lane` of finished cell block `block` ([block][pair][lane] arrays) as `cell`.
-template <typename S>
-inline void emit_cell(CellWriter<S> &writer, const double *total, const int64_t *count,
-                      int lanes_per_block, int64_t block, int lane, int64_t cell) {
-  int64_t counts[9];
-  double sums[9];
-  const size_t base = size_t(block) * 9 * size_t(lanes_per_block) + size_t(lane);
-  for (int p = 0; p < 9; ++p) {
-    counts[p] = count[base + size_t(p) * lanes_per_block];
-    sums[p] = total[base + size_t(p) * lanes_per_block];
-  }
-  writer.emit(cell, counts, sums);
-}
 
 }  // namespace conv_detail
 }  // namespace nearzero

@@ -1,0 +1,174 @@
+// Driver for the two kernels whose cells are activation positions: the forward convolution
+// (cells = output positions, A = x) and the input gradient (cells = input positions, A = d_out,
+// the transposed convolution). Lanes run over lanes<T>() consecutive positions; each row is one
+// cell channel, whose kernel slice is grouped by class once per task, and a tile's activation
+// patches are packed per k block into class-slotted panels (vector loads where positions are
+// contiguous). Included by conv_forward_cpu.cpp and conv_input_grad_cpu.cpp only.
+#pragma once
+#include "common/parallel.h"
+#include "cpu/conv_emit.h"
+#include "cpu/conv_layout.h"
+#include "cpu/conv_panel.h"
+#include "cpu/conv_tile.h"
+
+#include <algorithm>
+#include <vector>
+
+namespace nearzero {
+namespace conv_detail {
+
+// Kernel rows kept per task: bounded so the grouped slices stay cache-sized however large the
+// kernel, and so a tile's accumulators (one cell block per row) stay in L2.
+constexpr int64_t kMaxRowsPerTask = 64;
+constexpr size_t kKernelRowBytes = size_t(1) << 20;
+
+// The kernel rows of one task: each row's values of each k block compacted by class.
+template <typename T> struct KernelRows {
+  std::vector<T> values;          // [row][k]: per k block, P then Z then N
+  std::vector<uint16_t> offsets;  // in-block offset of each value
+  std::vector<int64_t> starts;    // [row][block][4]: list boundaries in values
+  std::vector<uint8_t> infinite;  // [row][block]
+  int64_t blocks = 0;
+
+  RowView<T> view(int64_t row, int64_t block) const {
+    RowView<T> v;
+    const int64_t *s = starts.data() + (row * blocks + block) * 4;
+    for (int a = 0; a < 3; ++a) {
+      v.values[a] = values.data() + s[a];
+      v.offsets[a] = offsets.data() + s[a];
+      v.lengths[a] = int32_t(s[a + 1] - s[a]);
+    }
+    v.infinite = infinite[size_t(row * blocks + block)] != 0;
+    return v;
+  }
+};
+
+template <typename T>
+void pack_kernel_rows(const ChannelRowsProblem<T> &p, const std::vector<KBlock> &blocks,
+                      int64_t group, int64_t row_begin, int64_t row_end, KernelRows<T> &rows) {
+  const int64_t taps = p.kernel_size[0] * p.kernel_size[1] * p.kernel_size[2];
+  const int64_t k_total = taps * p.k_channels, rn = row_end - row_begin;
+  const int64_t nb = int64_t(blocks.size());
+  rows.blocks = nb;
+  rows.values.resize(size_t(rn * k_total));
+  rows.offsets.resize(size_t(rn * k_total));
+  rows.starts.resize(size_t(rn * nb * 4));
+  rows.infinite.resize(size_t(rn * nb));
+  std::vector<int64_t> tap_offset(static_cast<size_t>(taps));
+  for (int64_t tap = 0; tap < taps; ++tap) {
+    int64_t t[3];
+    unflatten3(tap, p.kernel_size, t);
+    tap_offset[size_t(tap)] = t[0] * p.b_tap_stride[0] + t[1] * p.b_tap_stride[1] +
+                              t[2] * p.b_tap_stride[2] + group * p.b_group_stride;
+  }
+  for (int64_t r = 0; r < rn; ++r) {
+    const int64_t row_offset = (row_begin + r) * p.b_row_stride;
+    for (int64_t b = 0; b < nb; ++b) {
+      const KBlock &kb = blocks[size_t(b)];
+      const int64_t width = kb.channel_end - kb.channel_begin;
+      auto each = [&](auto &&visit) {
+        for (int64_t tap = kb.tap_begin; tap < kb.tap_end; ++tap)
+          for (int64_t c = kb.channel_begin; c < kb.channel_end; ++c)
+            visit(tap_offset[size_t(tap)] + c * p.b_k_stride + row_offset,
+                  (tap - kb.tap_begin) * width + (c - kb.channel_begin));
+      };
+      int64_t sizes[4] = {0, 0, 0, 0};
+      uint8_t flags = 0;
+      each([&](int64_t at, int64_t) {
+        ++sizes[p.b_codes[at] & 3];
+        flags |= p.b_codes[at];
+      });
+      int64_t *s = rows.starts.data() + (r * nb + b) * 4;
+      s[0] = r * k_total + kb.k_begin;
+      for (int a = 0; a < 3; ++a) s[a + 1] = s[a] + sizes[a];
+      int64_t fill[3] = {s[0], s[1], s[2]};
+      each([&](int64_t at, int64_t offset) {
+        const int cls = p.b_codes[at] & 3;
+        if (cls == kNoClass) return;
+        rows.values[size_t(fill[cls])] = p.b_values[at];
+        rows.offsets[size_t(fill[cls]++)] = uint16_t(offset);
+      });
+      rows.infinite[size_t(r * nb + b)] = (flags & kInfiniteBit) != 0;
+    }
+  }
+}
+
+template <typename T> struct ChannelWorkspace {
+  KernelRows<T> rows;
+  int64_t rows_group = -1, rows_begin = -1;
+  std::vector<PanelEntry<T>> panel;
+  std::vector<int64_t> lane_cells;
+  LaneTile tile;
+  TileAccumulators<T> acc;
+};
+
+// One tile of positions against the rows [row_begin, row_end) of one group.
+template <typename T>
+void channel_row_tile(const ChannelRowsProblem<T> &p, const std::vector<KBlock> &blocks,
+                      int64_t group, int64_t row_begin, int64_t row_end, int64_t tile_index,
+                      ChannelWorkspace<T> &ws, CellWriter<T> &writer, const ClassifyOutput &out) {
+  constexpr int W = lanes<T>();
+  const int64_t rn = row_end - row_begin;
+  LaneTile &tile = ws.tile;
+  make_lane_tile(p, tile_index, tile);
+  ws.acc.reset(rn);
+  ws.panel.resize(size_t(kBlockK));
+  for (size_t b = 0; b < blocks.size(); ++b) {
+    pack_activation_panel(p, blocks[b], group, tile, ws.panel.data());
+    for (int64_t r = 0; r < rn; ++r) ws.acc.add_row(r, ws.rows.view(r, int64_t(b)), ws.panel.data());
+  }
+  for (int64_t r = 0; r < rn; ++r) ws.acc.finish(r);
+  ws.lane_cells.resize(size_t(W));
+  for (int l = 0; l < tile.lanes; ++l)
+    ws.lane_cells[size_t(l)] =
+        tile.n * p.out_strides.batch + tile.coords[l][0] * p.out_strides.spatial[0] +
+        tile.coords[l][1] * p.out_strides.spatial[1] + tile.coords[l][2] * p.out_strides.spatial[2] +
+        (group * p.rows + row_begin) * p.out_strides.channel;
+  emit_tile(writer, out, ws.acc.totals(), ws.acc.counts(), W, rn, tile.lanes,
+            ws.lane_cells.data(), p.out_strides.channel, /*rows_hold_second=*/true);
+}
+
+template <typename T>
+void classify_channel_rows(const ChannelRowsProblem<T> &p, const ClassifyOutput &out) {
+  constexpr int W = lanes<T>();
+  const int64_t positions = p.cell_size[0] * p.cell_size[1] * p.cell_size[2];
+  if (p.batch == 0 || positions == 0 || p.rows == 0 || p.groups == 0) return;
+  const int64_t taps = p.kernel_size[0] * p.kernel_size[1] * p.kernel_size[2];
+  const std::vector<KBlock> blocks = tap_channel_blocks(taps, p.k_channels);
+  const int64_t k_total = std::max<int64_t>(1, taps * p.k_channels);
+  const int64_t rows_per_task = std::clamp<int64_t>(
+      int64_t(kKernelRowBytes / ((sizeof(T) + 2) * size_t(k_total))), 1,
+      std::min(kMaxRowsPerTask, p.rows));
+  const int64_t row_groups = (p.rows + rows_per_task - 1) / rows_per_task;
+  const int64_t tiles = p.batch * ((positions + W - 1) / W);
+  const int64_t wanted = 4 * int64_t(max_threads());
+  const int64_t chunks = std::clamp<int64_t>(
+      (wanted + p.groups * row_groups - 1) / (p.groups * row_groups), 1, tiles);
+  const int64_t tasks = p.groups * row_groups * chunks;
+
+#pragma omp parallel
+  {
+    CellWriter<T> writer(out);
+    ChannelWorkspace<T> ws;
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t task = 0; task < tasks; ++task) {
+      const int64_t chunk = task % chunks, rest = task / chunks;
+      const int64_t group = rest / row_groups, row_begin = (rest % row_groups) * rows_per_task;
+      const int64_t row_end = std::min(p.rows, row_begin + rows_per_task);
+      if (ws.rows_group != group || ws.rows_begin != row_begin) {
+        pack_kernel_rows(p, blocks, group, row_begin, row_end, ws.rows);
+        ws.rows_group = group;
+        ws.rows_begin = row_begin;
+      }
+      int64_t tile_begin, tile_end;
+      chunk_range(tiles, int(chunks), int(chunk), tile_begin, tile_end);
+      for (int64_t tile = tile_begin; tile < tile_end; ++tile)
+        channel_row_tile(p, blocks, group, row_begin, row_end, tile, ws, writer, out);
+    }
+#pragma omp critical(nearzero_merge)
+    writer.merge_into();
+  }
+}
+
+}  // namespace conv_detail
+}  // namespace nearzero

@@ -1,0 +1,97 @@
+// Emission of finished convolution cell blocks into a ClassifyOutput. Reductions go cell by cell
+// through CellWriter; the full result is written in runs, one pair plane at a time, which keeps
+// each plane's stores sequential (per-cell emission interleaves eighteen streams and measured
+// several times slower on the forward benchmark). Included by the conv_*_cpu.cpp kernels.
+#pragma once
+#include "cpu/classify_output.h"
+
+#include <cstdint>
+#include <vector>
+
+namespace nearzero {
+namespace conv_detail {
+
+// Per-cell results of finished cell blocks, [block][pair][lane] like TileAccumulators: where
+// the filter gradient adds up partial results of tasks that split the reduction.
+struct CellTotals {
+  std::vector<double> total;
+  std::vector<int64_t> count;
+};
+
+// Pair index of the accumulators (row class first) for output pair `pair` (first operand's
+// class first): the same, or transposed when the rows hold the second operand.
+inline int accumulated_pair(int pair, bool rows_hold_second) {
+  return rows_hold_second ? 3 * (pair % 3) + pair / 3 : pair;
+}
+
+// Emits lane `lane` of finished cell block `block` ([block][pair][lane] arrays) as `cell`.
+template <typename S>
+inline void emit_cell(CellWriter<S> &writer, const double *total, const int64_t *count,
+                      int lanes_per_block, int64_t block, int lane, int64_t cell,
+                      bool rows_hold_second = false) {
+  int64_t counts[9];
+  double sums[9];
+  const size_t base = size_t(block) * 9 * size_t(lanes_per_block) + size_t(lane);
+  for (int p = 0; p < 9; ++p) {
+    const size_t at = base + size_t(accumulated_pair(p, rows_hold_second)) * lanes_per_block;
+    counts[p] = count[at];
+    sums[p] = total[at];
+  }
+  writer.emit(cell, counts, sums);
+}
+
+// Emits a tile of `rows` x `lanes` finished cells: block r holds row r; cell (r, l) is
+// lane_cells[l] + r * row_step, and all cells of a row share one output channel. The full
+// result is written here with CellWriter's semantics (masked-out cells as zeros) in the order
+// that keeps stores sequential. For reductions the wanted cells of a row are added up first and
+// reach the writer as one cell of that channel (a reduction only sums cells, so the result is
+// the same and the writer's per-cell work shrinks by the lane count).
+template <typename S>
+void emit_tile(CellWriter<S> &writer, const ClassifyOutput &out, const double *total,
+               const int64_t *count, int lanes_per_block, int64_t rows, int lanes,
+               const int64_t *lane_cells, int64_t row_step, bool rows_hold_second) {
+  const int W = lanes_per_block;
+  if (out.mode != ReduceMode::kNone) {
+    for (int64_t r = 0; r < rows; ++r) {
+      int64_t counts[9] = {};
+      double sums[9] = {};
+      int64_t wanted_cell = -1;
+      for (int l = 0; l < lanes; ++l) {
+        const int64_t cell = lane_cells[l] + r * row_step;
+        if (!writer.wanted(cell)) continue;
+        wanted_cell = cell;
+        for (int p = 0; p < 9; ++p) {
+          const size_t at = (size_t(r) * 9 + size_t(accumulated_pair(p, rows_hold_second))) * W + l;
+          counts[p] += count[at];
+          sums[p] += total[at];
+        }
+      }
+      if (wanted_cell >= 0) writer.emit(wanted_cell, counts, sums);
+    }
+    return;
+  }
+  S *sums = static_cast<S *>(out.sums);
+  auto store = [&](int64_t cell, int p, int64_t r, int l) {
+    const size_t from = (size_t(r) * 9 + size_t(accumulated_pair(p, rows_hold_second))) * W + l;
+    const bool keep = out.mask == nullptr || out.mask[cell] != 0;
+    const int64_t at = cell * out.cell_stride + p * out.pair_stride;
+    const int64_t c = keep ? count[from] : 0;
+    if (out.counts_int64)
+      static_cast<int64_t *>(out.counts)[at] = c;
+    else
+      static_cast<int32_t *>(out.counts)[at] = int32_t(c);
+    sums[at] = keep ? S(total[from]) : S(0);
+  };
+  if (row_step == 1) {  // rows are adjacent cells (channels_last channels)
+    for (int l = 0; l < lanes; ++l)
+      for (int p = 0; p < 9; ++p)
+        for (int64_t r = 0; r < rows; ++r) store(lane_cells[l] + r, p, r, l);
+  } else {
+    for (int64_t r = 0; r < rows; ++r)
+      for (int p = 0; p < 9; ++p)
+        for (int l = 0; l < lanes; ++l) store(lane_cells[l] + r * row_step, p, r, l);
+  }
+}
+
+}  // namespace conv_detail
+}  // namespace nearzero

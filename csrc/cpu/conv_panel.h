@@ -1,0 +1,187 @@
+// The activation side of the forward and input-gradient kernels: the problem description, the
+// k blocks over (tap, channel), lane tiles of consecutive positions, and the packing of one
+// tile's activation patches into class-slotted panels. Included by conv_channel_rows.h only.
+#pragma once
+#include "common/classify_rule.h"
+#include "cpu/conv_layout.h"
+#include "cpu/conv_tile.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+namespace nearzero {
+namespace conv_detail {
+
+// Cells (n, position, channel) of an activation; lanes run over positions, rows over the
+// cell channels of a group. k = tap * k_channels + channel of the gathered activation A.
+template <typename T> struct ChannelRowsProblem {
+  int64_t batch = 0, groups = 1;
+  int64_t cell_size[3];      // spatial size of the cells
+  const T *a_values;         // A, gathered per position, tap and channel
+  const uint8_t *a_codes;
+  ActivationStrides a_strides;
+  int64_t a_size[3];
+  int64_t a_elements = 0;
+  // false: A position = cell * stride - pad + tap * dilation (forward);
+  // true: A position * stride = cell + pad - tap * dilation (input gradient).
+  bool transposed = false;
+  int64_t stride[3], dilation[3], pad_before[3], kernel_size[3];
+  int64_t k_channels = 0;    // channels of A per group
+  int64_t rows = 0;          // cell channels per group
+  // Kernel element (row j, tap, k channel kc) of group g is at
+  //   sum(tap_d * b_tap_stride[d]) + kc * b_k_stride + j * b_row_stride + g * b_group_stride
+  const T *b_values;
+  const uint8_t *b_codes;
+  int64_t b_tap_stride[3], b_k_stride, b_row_stride, b_group_stride;
+  ActivationStrides out_strides;  // cell (n, position, g * rows + j)
+};
+
+// A block of k: a run of whole taps, or a chunk of one tap's channels when a tap alone exceeds
+// kBlockK. In-block offset of (tap, channel) = (tap - tap_begin) * width + channel - begin.
+struct KBlock {
+  int64_t tap_begin, tap_end, channel_begin, channel_end, k_begin;
+};
+
+inline std::vector<KBlock> tap_channel_blocks(int64_t taps, int64_t channels) {
+  std::vector<KBlock> blocks;
+  if (channels == 0) return blocks;
+  if (channels <= kBlockK) {
+    const int64_t per_block = kBlockK / channels;
+    for (int64_t t = 0; t < taps; t += per_block)
+      blocks.push_back({t, std::min(taps, t + per_block), 0, channels, t * channels});
+    return blocks;
+  }
+  for (int64_t t = 0; t < taps; ++t)
+    for (int64_t c = 0; c < channels; c += kBlockK)
+      blocks.push_back({t, t + 1, c, std::min(channels, c + kBlockK), t * channels + c});
+  return blocks;
+}
+
+// Up to lanes<T>() consecutive positions of one batch entry.
+struct LaneTile {
+  int64_t n = 0;
+  int lanes = 0;
+  bool same_row = false;  // one spatial row, consecutive last-axis coordinates
+  int64_t coords[16][3];
+};
+
+template <typename T>
+void make_lane_tile(const ChannelRowsProblem<T> &p, int64_t tile_index, LaneTile &tile) {
+  constexpr int W = lanes<T>();
+  const int64_t positions = p.cell_size[0] * p.cell_size[1] * p.cell_size[2];
+  const int64_t per_batch = (positions + W - 1) / W;
+  tile.n = tile_index / per_batch;
+  const int64_t pos0 = (tile_index % per_batch) * W;
+  tile.lanes = int(std::min<int64_t>(W, positions - pos0));
+  int64_t c[3];
+  unflatten3(pos0, p.cell_size, c);
+  tile.same_row = c[2] + tile.lanes <= p.cell_size[2];
+  for (int l = 0; l < tile.lanes; ++l) {
+    for (int d = 0; d < 3; ++d) tile.coords[l][d] = c[d];
+    if (++c[2] == p.cell_size[2]) {
+      c[2] = 0;
+      if (++c[1] == p.cell_size[1]) {
+        c[1] = 0;
+        ++c[0];
+      }
+    }
+  }
+}
+
+// Index along dimension d of A that tap coordinate t reads for cell coordinate o, if any.
+template <typename T>
+inline bool source_index(const ChannelRowsProblem<T> &p, int d, int64_t o, int64_t t,
+                         int64_t &i) {
+  if (!p.transposed) {
+    i = o * p.stride[d] - p.pad_before[d] + t * p.dilation[d];
+    return i >= 0 && i < p.a_size[d];
+  }
+  const int64_t num = o + p.pad_before[d] - t * p.dilation[d];
+  if (num < 0 || num % p.stride[d] != 0) return false;
+  i = num / p.stride[d];
+  return i < p.a_size[d];
+}
+
+// Writes lane l of a panel entry: x in the slot of its class, zeros in the others.
+template <typename T> inline void put_lane(PanelEntry<T> &e, int l, T x, int cls) {
+  e.values[0][l] = cls == kPositive ? x : T(0);
+  e.values[1][l] = cls == kNearZero ? x : T(0);
+  e.values[2][l] = cls == kNegative ? x : T(0);
+  e.codes[l] = cls == kNoClass ? 0 : int32_t(1) << (kCountBits * cls);
+}
+
+// Packs the tile's activation values for k block `kb` of `group` into panel[0, block size).
+template <typename T>
+void pack_activation_panel(const ChannelRowsProblem<T> &p, const KBlock &kb, int64_t group,
+                           const LaneTile &tile, PanelEntry<T> *panel) {
+  constexpr int W = lanes<T>();
+  const int64_t width = kb.channel_end - kb.channel_begin, ch = p.a_strides.channel;
+  const int64_t base = tile.n * p.a_strides.batch + group * p.k_channels * ch;
+  // Lanes whose sources are adjacent elements (stride 1 along a contiguous last axis) are
+  // loaded as vectors; lanes in padding are masked to no class afterwards.
+  const bool adjacent = tile.same_row && tile.lanes == W && p.stride[2] == 1 &&
+                        p.a_strides.spatial[2] == 1;
+  int32_t valid[W];
+  int64_t offset[W];
+  for (int64_t tap = kb.tap_begin; tap < kb.tap_end; ++tap) {
+    int64_t t[3];
+    unflatten3(tap, p.kernel_size, t);
+    PanelEntry<T> *entries = panel + (tap - kb.tap_begin) * width;
+    bool any = false;
+    for (int l = 0; l < W; ++l) {
+      int64_t at = base, i = 0;
+      bool ok = l < tile.lanes;
+      for (int d = 0; d < 3 && ok; ++d) {
+        ok = source_index(p, d, tile.coords[l][d], t[d], i);
+        at += i * p.a_strides.spatial[d];
+      }
+      valid[l] = ok;
+      offset[l] = at;
+      any = any || ok;
+    }
+    if (!any) {
+      for (int64_t e = 0; e < width; ++e) entries[e] = PanelEntry<T>{};
+      continue;
+    }
+    // The first lane's own source index (it may be padding) anchors the vector window.
+    const int64_t first = tile.coords[0][2] + (p.transposed ? 1 : -1) * p.pad_before[2] +
+                          (p.transposed ? -1 : 1) * t[2] * p.dilation[2];
+    int64_t anchor = base + first;
+    for (int d = 0; d < 2; ++d) {
+      int64_t i;
+      if (!source_index(p, d, tile.coords[0][d], t[d], i)) i = 0;  // no valid lane then
+      anchor += i * p.a_strides.spatial[d];
+    }
+    const bool vector = adjacent && anchor + kb.channel_begin * ch >= 0 &&
+                        anchor + (kb.channel_end - 1) * ch + W <= p.a_elements;
+    for (int64_t c = kb.channel_begin; c < kb.channel_end; ++c) {
+      PanelEntry<T> &e = entries[c - kb.channel_begin];
+      if (vector) {  // separate simple loops: each compiles to a few vector instructions
+        const T *v = p.a_values + anchor + c * ch;
+        const uint8_t *codes = p.a_codes + anchor + c * ch;
+        int32_t cls[W];
+#pragma omp simd
+        for (int l = 0; l < W; ++l) cls[l] = int32_t(codes[l] & 3) | (valid[l] ? 0 : kNoClass);
+        for (int a = 0; a < 3; ++a) {
+#pragma omp simd
+          for (int l = 0; l < W; ++l) e.values[a][l] = cls[l] == a ? v[l] : T(0);
+        }
+#pragma omp simd
+        for (int l = 0; l < W; ++l)
+          e.codes[l] = cls[l] == kNoClass ? 0 : int32_t(1) << (kCountBits * cls[l]);
+      } else {
+        for (int l = 0; l < W; ++l) {
+          const int64_t at = offset[l] + c * ch;
+          if (valid[l])
+            put_lane(e, l, p.a_values[at], p.a_codes[at] & 3);
+          else
+            put_lane(e, l, T(0), kNoClass);
+        }
+      }
+    }
+  }
+}
+
+}  // namespace conv_detail
+}  // namespace nearzero
