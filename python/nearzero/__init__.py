@@ -15,7 +15,21 @@ from .thresholds import threshold
 
 __version__ = build_info()["version"]
 
+# The report layer needs torch: imported on first use, so `import nearzero` needs NumPy only.
+_REPORT_NAMES = ("GradientRecorder", "Report", "explain_model", "explain_near_zero_gradients")
+
+
+def __getattr__(name):
+    if name in _REPORT_NAMES:
+        from . import report
+
+        return getattr(report, name)
+    raise AttributeError(f"module 'nearzero' has no attribute {name!r}")
+
+
 __all__ = [
+    "GradientRecorder",
+    "Report",
     "build_info",
     "classify_terms",
     "conv_backprop_filter_classify",
@@ -23,6 +37,8 @@ __all__ = [
     "conv_classify",
     "describe_near_zero_explanation",
     "describe_top_near_zero_explanandum",
+    "explain_model",
+    "explain_near_zero_gradients",
     "matmul_classify",
     "multiply_classify",
     "near_zero_explanation",

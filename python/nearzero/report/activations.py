@@ -1,0 +1,126 @@
+"""S_l, the exact elementwise derivative of the activation that follows a layer, computed by
+autograd at Z_l: for an activation module, for a function applied in `forward` (read from the
+autograd graph), and the fall-backs when neither can be seen (ReLU or identity, with a note).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+KNOWN_ACTIVATIONS = (
+    nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU,
+    nn.Mish, nn.Softplus, nn.Tanh, nn.Sigmoid, nn.Hardtanh, nn.Hardsigmoid, nn.Hardswish,
+    nn.LogSigmoid, nn.Softsign, nn.Tanhshrink, nn.Threshold, nn.Softshrink, nn.Hardshrink,
+    nn.Identity,
+)
+# Same shape in and out but not a deterministic elementwise function of its input.
+NOT_ACTIVATIONS = (
+    nn.modules.dropout._DropoutNd, nn.RReLU, nn.Softmax, nn.LogSoftmax, nn.Softmin,
+    nn.Softmax2d, nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm,
+    nn.LocalResponseNorm,
+)
+
+
+@dataclass
+class Activation:
+    """What S_l is and where it came from; `note` is shown in the report when not None."""
+
+    name: str
+    source: str  # "module", "function", "assumed_relu" or "identity"
+    note: str = None
+
+
+def derivative_of_module(module: nn.Module, z: torch.Tensor):
+    """S_l = d module(Z)/dZ at `z` when `module` is an elementwise activation, else None.
+
+    Calls ``module.forward`` directly so that no hook fires, on a copy so that in-place
+    activations do not touch `z`; parameters (PReLU) get no gradient.
+    """
+    if isinstance(module, NOT_ACTIVATIONS) or any(True for _ in module.children()):
+        return None
+    known = isinstance(module, KNOWN_ACTIVATIONS)
+    if not known and (any(True for _ in module.parameters()) or any(True for _ in module.buffers())):
+        return None  # calling it again could have side effects we cannot see
+    with torch.enable_grad():
+        leaf = z.detach().clone().requires_grad_(True)
+        try:
+            out = module.forward(leaf.clone())
+        except Exception:  # not callable on Z_l alone: not an elementwise activation
+            return None
+        if not isinstance(out, torch.Tensor) or out.shape != z.shape or not out.requires_grad:
+            return None
+        (s,) = torch.autograd.grad(out, leaf, torch.ones_like(out), retain_graph=not known)
+        if not known and not _is_elementwise(lambda v: torch.autograd.grad(out, leaf, v)[0], s):
+            return None
+    return s.detach()
+
+
+def derivative_of_function(node, z_node, z: torch.Tensor):
+    """S_l for an activation applied as a function (``F.relu(z)``): `node` is the autograd
+    node that produced A_l; when its only input is Z_l's node (`z_node`) and it acts
+    elementwise (A_l has Z_l's shape), calling it on ones gives dA/dZ exactly. Else None."""
+    if node is None or z_node is None:
+        return None
+    inputs = [fn for fn, _ in node.next_functions if fn is not None]
+    if len(inputs) != 1 or inputs[0] is not z_node:
+        return None
+    with torch.no_grad():
+        try:
+            s = node(torch.ones_like(z))
+        except Exception:  # saved tensors already freed, or a node that takes several grads
+            return None
+        if isinstance(s, (tuple, list)):
+            s = s[0] if len(s) == 1 else None
+        if not isinstance(s, torch.Tensor) or s.shape != z.shape:
+            return None
+        if not _is_elementwise(lambda v: node(v), s):
+            return None
+    return s.detach()
+
+
+def function_name(node) -> str:
+    """``ReluBackward0`` -> ``relu``: a readable name for a functional activation."""
+    name = type(node).__name__
+    for suffix in ("Backward0", "Backward1", "Backward"):
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    return name.lower()
+
+
+def assumed_activation(z: torch.Tensor, dJdZ: torch.Tensor):
+    """When no activation could be seen after the layer: ReLU if the gradient is exactly zero
+    wherever Z_l < 0 (what a ReLU does), else identity. Returns (S_l, A_l, dJ/dA_l, Activation);
+    where ReLU blocks the gradient dJ/dA_l is unknown and set to NaN (left out of every class).
+    """
+    negative = z < 0
+    relu_like = bool(negative.any()) and bool((dJdZ[negative] == 0).all())
+    if relu_like:
+        s = (z > 0).to(z.dtype)
+        d_a = torch.where(s > 0, dJdZ, torch.full_like(dJdZ, float("nan")))
+        note = ("no activation module or traceable function was seen after this layer; dJ/dZ_l "
+                "is zero wherever Z_l < 0, so ReLU is assumed: S_l = (Z_l > 0), and dJ/dA_l is "
+                "known only where S_l = 1")
+        return s, torch.relu(z), d_a, Activation("relu (assumed)", "assumed_relu", note)
+    note = ("no activation was seen after this layer (an output layer, or an activation that "
+            "is not elementwise); S_l = 1 is assumed, so A_l = Z_l and dJ/dA_l = dJ/dZ_l")
+    return torch.ones_like(z), z, dJdZ, Activation("none", "identity", note)
+
+
+def _is_elementwise(vector_jacobian, s: torch.Tensor) -> bool:
+    """An elementwise function's Jacobian is diagonal: vᵀJ = S_l ⊙ v for any v."""
+    generator = torch.Generator(device=s.device)
+    generator.manual_seed(1234)  # its own generator: the user's random stream is untouched
+    v = torch.randn(s.shape, generator=generator, device=s.device, dtype=s.dtype)
+    try:
+        got = vector_jacobian(v)
+    except Exception:
+        return False
+    if isinstance(got, (tuple, list)):
+        got = got[0]
+    expected = s * v
+    scale = float(expected.abs().max()) if expected.numel() else 0.0
+    return bool(torch.allclose(got, expected, rtol=1e-4, atol=1e-6 * max(scale, 1e-30)))

@@ -1,0 +1,70 @@
+"""What to try for each cause of near-zero gradients, worded for the layer's activation and what
+the report measured."""
+
+from __future__ import annotations
+
+# Activations whose derivative is exactly zero on a whole half-line: units can die.
+_RECTIFIERS = ("relu", "relu6", "hardtanh", "threshold", "hardshrink", "softshrink")
+# Activations whose derivative fades at large |Z|: units saturate.
+_SATURATING = ("sigmoid", "tanh", "hardsigmoid", "softsign", "logsigmoid")
+
+
+def _family(activation) -> str:
+    name = (activation.name if activation is not None else "").lower().split(" ")[0]
+    if name.startswith(_RECTIFIERS):
+        return "rectifier"
+    if name.startswith(_SATURATING):
+        return "saturating"
+    return "other"
+
+
+def advice_for(cause: str, *, activation=None, forward: dict = None) -> list:
+    forward = forward or {}
+    if cause == "dead_activation":
+        return _dead_activation(activation, forward)
+    return list(_FIXED.get(cause, ()))
+
+
+def _dead_activation(activation, forward) -> list:
+    tips = []
+    mean_bias = forward.get("mean_bias")
+    if mean_bias is not None and mean_bias < 0 and mean_bias < forward.get("mean_product", 0):
+        tips.append(f"initialise the biases at zero or slightly positive (the dead units' mean "
+                    f"bias is {mean_bias:.3g}), and check what drives them negative")
+    if _family(activation) == "saturating":
+        tips += ["the activation saturates: scale inputs and initial weights down (Glorot/Xavier "
+                 "initialisation) or use a non-saturating activation (ReLU family, GELU)",
+                 "add normalisation (BatchNorm / LayerNorm) before the activation"]
+    else:
+        tips += ["use an activation that passes gradient for negative inputs: LeakyReLU, GELU, "
+                 "ELU or SiLU",
+                 "lower the learning rate (large updates push units into the dead region) or "
+                 "add gradient clipping",
+                 "add normalisation (BatchNorm / LayerNorm) before the activation",
+                 "use He (Kaiming) initialisation for the weights"]
+    return tips
+
+
+_FIXED = {
+    "inputs_near_zero": [
+        "check the data or the layer below: input features that are always zero give their "
+        "weights no gradient (standardise inputs, drop constant features)",
+        "if the input comes from an earlier layer, explain that layer: its units may be dead",
+    ],
+    "weights_near_zero": [
+        "the weights have collapsed towards zero: reduce weight decay / L2 regularisation",
+        "check the initialisation scale (He/Kaiming for ReLU, Glorot/Xavier otherwise) and "
+        "lower the learning rate",
+    ],
+    "backprop_near_zero": [
+        "gradients vanish above this layer: explain the layers after it (the next layer's "
+        "weights, saturating activations, a saturated loss or detached outputs)",
+        "add residual connections or normalisation to carry gradient down, or use a "
+        "non-saturating activation above",
+    ],
+    "cancellation": [
+        "positive and negative contributions cancel across the batch: often harmless; if it "
+        "persists, try a larger batch, centred inputs or a lower learning rate",
+    ],
+    "none": ["nothing to fix in this layer"],
+}

@@ -1,0 +1,144 @@
+"""Which factor of dJ/dW_l = A_0ᵀ · (dJ/dA_l ⊙ S_l) makes a layer's gradients near zero.
+
+Each cause is measured over the products that feed the near-zero gradients: the fraction of them
+in which that factor is near zero (A_0: inputs, S_l: dead activation, dJ/dA_l: backprop), or in
+which neither factor is near zero so that the gradient is small only because positive and
+negative products cancel. Near-zero weights W_l are a cause through S_l: they are measured on
+the pre-activations Z_l where S_l is near zero.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from . import distributed as dist
+from .advice import advice_for
+from .measure import near_zero_mask
+
+CAUSE_NAMES = ("inputs_near_zero", "dead_activation", "weights_near_zero", "backprop_near_zero",
+               "cancellation", "none")
+_Z_FIRST = (3, 4, 5)  # ZP, ZZ, ZN
+_Z_SECOND = (1, 4, 7)  # PZ, ZZ, NZ
+_NEITHER = (0, 2, 6, 8)  # PP, PN, NP, NN
+
+
+def no_cause(near_zero_fraction: float, confidence: float, given_threshold: bool) -> list:
+    expected = 1.0 - confidence
+    basis = "the given threshold" if given_threshold else f"confidence {confidence}"
+    return [{"cause": "none", "fraction": near_zero_fraction,
+             "description": (f"{near_zero_fraction * 100:.1f}% of the weight gradients are near "
+                             f"zero, no more than the {expected * 100:.1f}% that {basis} "
+                             "alone implies (with 10% leeway): nothing stands out")}]
+
+
+def measure_causes(math, tensors: dict, thresholds: dict, grad_mask, gradient_section: dict,
+                   activation) -> list:
+    """Causes, strongest first, as {"cause", "fraction", "description", "advice", "detail"}.
+
+    `tensors`/`thresholds` hold a0, s, d_a, z, bias (flat where the layer needs it); `grad_mask`
+    marks the near-zero weight gradients; `gradient_section` is the dJ/dW_l computation (its
+    class totals over the near-zero gradients give the input and cancellation shares).
+    """
+    near = gradient_section["breakdown"]["near_zero"]["counts"]
+    total = sum(near)
+    if total == 0:
+        return []
+    inputs = sum(near[i] for i in _Z_FIRST) / total
+    cancelling = sum(near[i] for i in _NEITHER) / total
+    dead = _second_factor_share(math, tensors["a0"], tensors["s"], thresholds["a0"],
+                                thresholds["s"], grad_mask)
+    backprop = _second_factor_share(math, tensors["a0"], tensors["d_a"], thresholds["a0"],
+                                    thresholds["d_a"], grad_mask)
+    forward = _dead_positions_forward(math, tensors, thresholds)
+    weights = dead * forward["weights_share"]
+
+    found = {
+        "inputs_near_zero": (inputs, "A_0 (the layer input) is near zero in "
+                             f"{inputs * 100:.1f}% of the products behind the near-zero "
+                             "gradients"),
+        "dead_activation": (dead, f"S_l (the derivative of {activation.name}) is near zero in "
+                            f"{dead * 100:.1f}% of the products behind the near-zero gradients; "
+                            + forward["description"]),
+        "weights_near_zero": (weights, "W_l is near zero in "
+                              f"{forward['weights_share'] * 100:.1f}% of the products forming "
+                              "the pre-activations where S_l is near zero"),
+        "backprop_near_zero": (backprop, "dJ/dA_l (the gradient from the layers above) is near "
+                               f"zero in {backprop * 100:.1f}% of the products behind the "
+                               "near-zero gradients"),
+        "cancellation": (cancelling, "neither A_0 nor dJ/dZ_l is near zero in "
+                         f"{cancelling * 100:.1f}% of the products behind the near-zero "
+                         "gradients: positive and negative products cancel out"),
+    }
+    causes = [{"cause": name, "fraction": float(fraction), "description": text}
+              for name, (fraction, text) in found.items() if fraction > 0]
+    causes.sort(key=lambda c: -c["fraction"])
+    _weights_before_dead(causes, forward["weights_share"])
+    for cause in causes:
+        cause["advice"] = advice_for(cause["cause"], activation=activation, forward=forward)
+    if causes and causes[0]["cause"] == "dead_activation":
+        causes[0]["detail"] = {k: v for k, v in forward.items() if k != "description"}
+    return causes
+
+
+def _weights_before_dead(causes: list, weights_share: float) -> None:
+    """Near-zero weights that explain most dead pre-activations are the root cause: list them
+    right before the dead activation they cause."""
+    names = [c["cause"] for c in causes]
+    if weights_share < 0.5 or "weights_near_zero" not in names or "dead_activation" not in names:
+        return
+    weights = causes.pop(names.index("weights_near_zero"))
+    causes.insert([c["cause"] for c in causes].index("dead_activation"), weights)
+
+
+def _second_factor_share(math, a0, second, a0_threshold, second_threshold, grad_mask) -> float:
+    """Fraction of the products A_0 x `second` feeding the near-zero gradients in which
+    `second` is near zero (NaN entries of `second`, where it is unknown, are left out)."""
+    if second is None:
+        return 0.0
+    counts, _ = math.weight_grad_classify(a0, second, (a0_threshold, second_threshold),
+                                          reduce="all", mask=grad_mask)
+    counts = dist.all_reduce_sum(counts)
+    total = int(counts.sum())
+    return sum(int(counts[i]) for i in _Z_SECOND) / total if total else 0.0
+
+
+def _dead_positions_forward(math, tensors: dict, thresholds: dict) -> dict:
+    """At the positions where S_l is near zero: how Z_l = A_0·W_l + b_l got there."""
+    z, s, bias = tensors["z"], tensors["s"], tensors["bias"]
+    dead = near_zero_mask(s, thresholds["s"])
+    count = dist.global_count(dead)
+    if count == 0:
+        return {"weights_share": 0.0, "inputs_share": 0.0, "dead_positions": 0,
+                "description": "S_l is never near zero"}
+    counts, _ = math.forward_classify(tensors["a0"], tensors["weight"],
+                                      (thresholds["a0"], thresholds["weight"]), reduce="all",
+                                      mask=dead)
+    counts = dist.all_reduce_sum(counts)
+    products = max(int(counts.sum()), 1)
+    weights_share = sum(int(counts[i]) for i in _Z_SECOND) / products
+    inputs_share = sum(int(counts[i]) for i in _Z_FIRST) / products
+    bias_b = _broadcast_bias(math, bias, z)
+    sums = torch.stack([(z * dead).sum(), (bias_b * dead).sum()]).double()
+    mean_z, mean_bias = (dist.all_reduce_sum(sums) / count).tolist()
+    mean_product = mean_z - mean_bias
+    if bias is not None and mean_bias < 0 and mean_bias < mean_product:
+        why = (f"there the bias b_l (mean {mean_bias:.3g}) outweighs A_0·W_l (mean "
+               f"{mean_product:.3g}), holding Z_l at a mean of {mean_z:.3g}")
+    elif weights_share >= 0.5:
+        why = f"there W_l is near zero in {weights_share * 100:.1f}% of the products"
+    elif inputs_share >= 0.5:
+        why = f"there A_0 is near zero in {inputs_share * 100:.1f}% of the products"
+    else:
+        why = (f"there Z_l averages {mean_z:.3g} (A_0·W_l {mean_product:.3g}, b_l "
+               f"{mean_bias:.3g})")
+    return {"weights_share": weights_share, "inputs_share": inputs_share,
+            "dead_positions": count, "mean_z": mean_z, "mean_bias": mean_bias,
+            "mean_product": mean_product, "description": why}
+
+
+def _broadcast_bias(math, bias, z):
+    if bias is None:
+        return torch.zeros_like(z)
+    if math.is_conv:
+        return bias.reshape((1, -1) + (1,) * (z.dim() - 2)).expand_as(z)
+    return bias.expand_as(z)

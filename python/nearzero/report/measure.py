@@ -1,0 +1,145 @@
+"""The report's measurements, as plain JSON-ready dicts: one per tensor (P/Z/N shares, negative
+share, units that are always near zero) and one per computation (how much of its result is near
+zero, and why, from the fused nine-way classification). Memory stays bounded by the layer's own
+tensors: big results use the ops' in-kernel reductions (``reduce=``, ``mask=``).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..analysis import near_zero_explanation
+from ..ops import tensor_classify
+from . import distributed as dist
+
+PAIR_TERMS = ("PP", "PZ", "PN", "ZP", "ZZ", "ZN", "NP", "NZ", "NN")
+SINGLE_TERMS = ("P", "Z", "N")
+FULL_RESULT_BYTES = 32 * 2**20  # a full (cells x 9) result up to this size; above it, reduce=
+PERCENTILES = (0, 25, 50, 75, 100)
+
+
+def near_zero_mask(values: torch.Tensor, threshold: float) -> torch.Tensor:
+    """The P/Z/N rule's Z class: exactly zero or |x| < threshold (NaN is never near zero)."""
+    return (values.abs() < threshold) | (values == 0)
+
+
+class Measurer:
+    """Measures tensors and computations of one layer at one confidence level."""
+
+    def __init__(self, confidence: float):
+        self.confidence = float(confidence)
+        # A result is "noteworthy" when more of it is near zero than the threshold alone makes
+        # near zero, with 10% leeway for ties (as the original decided).
+        self.noteworthy_fraction = 1.1 * (1.0 - self.confidence)
+
+    def threshold(self, x: torch.Tensor) -> float:
+        return dist.threshold(x, self.confidence)
+
+    def tensor(self, key: str, title: str, x: torch.Tensor, *, threshold: float = None,
+               unit_axis: int = None, negatives_are_bad: bool = False, mask=None,
+               mask_title: str = None) -> dict:
+        t = self.threshold(x) if threshold is None else float(threshold)
+        reduce = "all" if unit_axis is None else "channel"
+        counts, sums = tensor_classify(x, threshold=t, reduce=reduce,
+                                       channel_axis=-1 if unit_axis is None else unit_axis,
+                                       nan_policy="omit")
+        counts, sums = dist.all_reduce_sum(counts), dist.all_reduce_sum(sums)
+        totals = counts if unit_axis is None else counts.sum(0)
+        near_zero = _share(totals[1], totals.sum())
+        section = {"kind": "tensor", "key": key, "title": title, "shape": list(x.shape),
+                   "size": dist.global_size(x), "threshold": t, "near_zero_fraction": near_zero,
+                   "breakdown": _breakdown(totals, sums if unit_axis is None else sums.sum(0),
+                                           SINGLE_TERMS)}
+        summary = [(f"{near_zero * 100:.1f}% near-zero", near_zero)]
+        if negatives_are_bad:
+            negative = dist.global_count(x < 0) / max(section["size"], 1)
+            section["negative_fraction"] = negative
+            if negative > 0:
+                summary.append((f"{negative * 100:.1f}% negative", negative))
+        summary.sort(key=lambda item: -item[1])
+        if unit_axis is not None:
+            dead = _dead_units(counts, negatives_are_bad)
+            section["dead_unit_fraction"] = dead
+            condition = "near-zero or negative" if negatives_are_bad else "near-zero"
+            dims = "batch" if x.dim() <= 2 else "batch and spatial"
+            section["units_summary"] = (f"{dead * 100:.1f}% of units always {condition} across "
+                                        f"all {dims} dims")
+            section["units_noteworthy"] = dead > self.noteworthy_fraction
+        section["summary"] = [text for text, _ in summary]
+        if mask is not None:
+            masked, masked_sums = tensor_classify(x, threshold=t, reduce="all", mask=mask,
+                                                  nan_policy="omit")
+            masked, masked_sums = dist.all_reduce_sum(masked), dist.all_reduce_sum(masked_sums)
+            fraction = _share(masked[1], masked.sum())
+            section["masked"] = {"title": mask_title, "near_zero_fraction": fraction,
+                                 "summary": f"{fraction * 100:.1f}% near-zero",
+                                 "breakdown": _breakdown(masked, masked_sums, SINGLE_TERMS)}
+        return section
+
+    def percentiles(self, x: torch.Tensor) -> dict:
+        return {"percentiles": list(PERCENTILES), "values": dist.percentiles(x, PERCENTILES)}
+
+    def computation(self, key: str, equation: str, input_names, classify, result: torch.Tensor,
+                    *, threshold: float = None, cells_add_up: bool = False) -> dict:
+        """How much of `result` is near zero, and the nine-way explanation of why.
+
+        ``classify(reduce, mask)`` runs the fused op whose value shape is `result`'s. Small
+        results are classified in full, which also measures cancellation; large ones (and,
+        when distributed, results whose cells are batch positions: `cells_add_up` False) are
+        reduced in the kernel to class totals over all cells and over the near-zero ones.
+        """
+        t = self.threshold(result) if threshold is None else float(threshold)
+        near = near_zero_mask(result, t)
+        size = dist.global_size(result)
+        fraction = dist.global_count(near) / max(size, 1)
+        full = (result.numel() * 9 * 8 <= FULL_RESULT_BYTES
+                and (cells_add_up or not dist.is_distributed()))
+        if full:
+            counts, sums = classify(None, None)
+            counts, sums = dist.all_reduce_sum(counts), dist.all_reduce_sum(sums)
+            found = near_zero_explanation(counts, sums, mask=near, input_names=input_names,
+                                          threshold=t)
+            flat_counts, flat_sums = counts.reshape(-1, 9), sums.reshape(-1, 9)
+            flat_near = near.reshape(-1)
+            all_totals = (flat_counts.sum(0), flat_sums.sum(0))
+            near_totals = (flat_counts[flat_near].sum(0), flat_sums[flat_near].sum(0))
+        else:
+            all_totals = tuple(dist.all_reduce_sum(v) for v in classify("all", None))
+            near_totals = tuple(dist.all_reduce_sum(v) for v in classify("all", near))
+            found = near_zero_explanation(*near_totals, input_names=input_names, reduce="all")
+        noteworthy = fraction > self.noteworthy_fraction
+        explanations = [{"cause_kind": f["cause_kind"], "description": f["description"],
+                         "fraction": float(f["fraction"]), "score": float(f["score"])}
+                        for f in found]
+        summary = f"{fraction * 100:.1f}% near-zero"
+        if noteworthy and explanations:
+            top = explanations[0]
+            summary += (f", of which {top['fraction'] * 100:.1f}% are affected by "
+                        f"{top['description']}")
+        return {"kind": "computation", "key": key, "title": f"compute {equation}",
+                "equation": equation, "inputs": list(input_names), "threshold": t,
+                "near_zero_fraction": fraction, "near_zero_count": int(round(fraction * size)),
+                "size": size, "noteworthy": noteworthy, "summary": summary,
+                "explanations": explanations, "measured_cancellation": full,
+                "breakdown": {"all": _breakdown(*all_totals, PAIR_TERMS),
+                              "near_zero": _breakdown(*near_totals, PAIR_TERMS)}}
+
+
+def _share(part, whole) -> float:
+    whole = int(whole)
+    return float(int(part) / whole) if whole else 0.0
+
+
+def _dead_units(channel_counts, negatives_are_bad: bool) -> float:
+    """Units whose every value is near zero (or, with negatives_are_bad, not positive)."""
+    alive = channel_counts[:, 0] > 0
+    if not negatives_are_bad:
+        alive = alive | (channel_counts[:, 2] > 0)
+    present = channel_counts.sum(1) > 0
+    units = int(present.sum())
+    return int((~alive & present).sum()) / units if units else 0.0
+
+
+def _breakdown(counts, sums, terms) -> dict:
+    return {"terms": list(terms), "counts": [int(c) for c in counts.reshape(-1).tolist()],
+            "sums": [float(s) for s in sums.reshape(-1).tolist()]}
