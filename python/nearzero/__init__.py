@@ -6,8 +6,12 @@ one fused C++/CUDA pass. Same names and results as the original `matmul_explaine
 """
 
 from ._backend import build_info
-from .analysis import (describe_near_zero_explanation, describe_top_near_zero_explanandum,
-                       near_zero_explanation)
+from .analysis import (describe_groups, describe_near_zero_explanation,
+                       describe_tensor_near_zero_explanation,
+                       describe_tensor_units_near_zero_explanation,
+                       describe_top_near_zero_explanandum, filter_classifications, filter_groups,
+                       group_classifications, near_zero_explanation, standardize, summarise,
+                       tensor_near_zero_explanation, tensor_units_near_zero_explanation)
 from .ops import (conv_backprop_filter_classify, conv_backprop_input_classify, conv_classify,
                   matmul_classify, multiply_classify, tensor_classify, tensordot_classify)
 from .terms import classify_terms
@@ -35,14 +39,24 @@ __all__ = [
     "conv_backprop_filter_classify",
     "conv_backprop_input_classify",
     "conv_classify",
+    "describe_groups",
     "describe_near_zero_explanation",
+    "describe_tensor_near_zero_explanation",
+    "describe_tensor_units_near_zero_explanation",
     "describe_top_near_zero_explanandum",
     "explain_model",
     "explain_near_zero_gradients",
+    "filter_classifications",
+    "filter_groups",
+    "group_classifications",
     "matmul_classify",
     "multiply_classify",
     "near_zero_explanation",
+    "standardize",
+    "summarise",
     "tensor_classify",
+    "tensor_near_zero_explanation",
+    "tensor_units_near_zero_explanation",
     "tensordot_classify",
     "threshold",
 ]
