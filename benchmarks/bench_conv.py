@@ -1,0 +1,128 @@
+"""Convolution classify timings: the fused ops against PyTorch's own convolution and backward,
+and against the unfused method (nine masked torch convolutions for counts plus nine for sums,
+float32). Agreement is asserted before anything is timed; ratios come from one interleaved run.
+
+Targets on a 2-core CPU for conv2d (32,16,64,64) * (32,16,3,3), padding 1, channels_first:
+fused <= 12x torch.nn.functional.conv2d, and unfused / fused >= 4x.
+
+    python -m pytest benchmarks/bench_conv.py --benchmark-enable -s
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import nearzero as nz
+from nearzero import reference_conv as rc
+from conftest import interleaved_best, report
+
+torch = pytest.importorskip("torch")
+F = torch.nn.functional
+
+X_SHAPE, W_SHAPE = (32, 16, 64, 64), (32, 16, 3, 3)
+KW = dict(padding=1, data_format="channels_first")
+
+
+@pytest.fixture(scope="module")
+def problem():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(X_SHAPE, generator=gen).relu_()  # post-ReLU input: exact zeros
+    w = torch.randn(W_SHAPE, generator=gen)
+    d_out = torch.randn((X_SHAPE[0], W_SHAPE[0]) + X_SHAPE[2:], generator=gen)
+    return x, w, d_out, nz.threshold(x), nz.threshold(w), nz.threshold(d_out)
+
+
+def assert_total_within_spec(sums, expected, abs_scale):
+    """The nine class sums add up to the plain result, each within 1e-5 of Σ|x*y| (SPEC §4)."""
+    err = (sums.double().sum(-1) - expected.double()).abs()
+    assert bool((err <= 9e-5 * abs_scale + 1e-6).all())
+
+
+def test_conv2d_forward(benchmark, problem):
+    x, w, _, tx, tw, _ = problem
+
+    def fused():
+        return nz.conv_classify(x, w, thresholds=(tx, tw), **KW)
+
+    def unfused():
+        return rc.conv2d_classify_torch(x, w, tx, tw, padding=1)
+
+    def plain():
+        return F.conv2d(x, w, padding=1)
+
+    counts, sums = fused()
+    ref_counts, ref_sums = unfused()
+    assert torch.equal(counts, ref_counts.round().to(torch.int32))
+    scale = F.conv2d(x.abs().double(), w.abs().double(), padding=1)
+    assert bool(((sums.double() - ref_sums.double()).abs()
+                 <= 2e-5 * scale[..., None] + 1e-6).all())
+    assert_total_within_spec(sums, plain(), scale)
+    del counts, sums, ref_counts, ref_sums, scale
+
+    times = interleaved_best({"fused conv_classify": fused, "torch conv2d": plain,
+                              "unfused reference": unfused}, repeats=4)
+    ratios = {
+        "fused / torch conv2d": times["fused conv_classify"] / times["torch conv2d"],
+        "reference / fused": times["unfused reference"] / times["fused conv_classify"],
+    }
+    report("conv_classify (32,16,64,64) * (32,16,3,3), padding 1, float32", times, ratios,
+           benchmark)
+    benchmark.pedantic(fused, rounds=2, iterations=1)
+
+
+def test_conv2d_forward_reduced(benchmark, problem):
+    """reduce='channel', as the gradient report uses it: no full result is allocated."""
+    x, w, _, tx, tw, _ = problem
+
+    def fused():
+        return nz.conv_classify(x, w, thresholds=(tx, tw), reduce="channel", **KW)
+
+    counts, _ = fused()
+    ones = F.conv2d(torch.ones(X_SHAPE), torch.ones(W_SHAPE), padding=1)
+    assert counts.shape == (W_SHAPE[0], 9)
+    assert torch.equal(counts.sum(-1), ones.sum((0, 2, 3)).to(counts.dtype))
+    times = interleaved_best({"fused reduce='channel'": fused,
+                              "torch conv2d": lambda: F.conv2d(x, w, padding=1)})
+    ratios = {"fused / torch conv2d": times["fused reduce='channel'"] / times["torch conv2d"]}
+    report("conv_classify reduce='channel'", times, ratios, benchmark)
+    benchmark.pedantic(fused, rounds=2, iterations=1)
+
+
+def test_conv2d_kernel_gradient(benchmark, problem):
+    x, _, d_out, tx, _, td = problem
+
+    def fused():
+        return nz.conv_backprop_filter_classify(x, d_out, W_SHAPE, thresholds=(tx, td), **KW)
+
+    def autograd():
+        return torch.nn.grad.conv2d_weight(x, W_SHAPE, d_out, padding=1)
+
+    _, sums = fused()
+    scale = torch.nn.grad.conv2d_weight(x.abs().double(), W_SHAPE, d_out.abs().double(),
+                                        padding=1)
+    assert_total_within_spec(sums, autograd(), scale)
+    times = interleaved_best({"fused kernel gradient": fused, "autograd conv2d_weight": autograd})
+    ratios = {"fused / autograd": times["fused kernel gradient"]
+              / times["autograd conv2d_weight"]}
+    report("conv_backprop_filter_classify, same convolution", times, ratios, benchmark)
+    benchmark.pedantic(fused, rounds=2, iterations=1)
+
+
+def test_conv2d_input_gradient(benchmark, problem):
+    _, w, d_out, _, tw, td = problem
+
+    def fused():
+        return nz.conv_backprop_input_classify(d_out, w, X_SHAPE, thresholds=(td, tw), **KW)
+
+    def autograd():
+        return torch.nn.grad.conv2d_input(X_SHAPE, w, d_out, padding=1)
+
+    _, sums = fused()
+    scale = torch.nn.grad.conv2d_input(X_SHAPE, w.abs().double(), d_out.abs().double(),
+                                       padding=1)
+    assert_total_within_spec(sums, autograd(), scale)
+    times = interleaved_best({"fused input gradient": fused, "autograd conv2d_input": autograd})
+    ratios = {"fused / autograd": times["fused input gradient"]
+              / times["autograd conv2d_input"]}
+    report("conv_backprop_input_classify, same convolution", times, ratios, benchmark)
+    benchmark.pedantic(fused, rounds=2, iterations=1)
