@@ -38,21 +38,25 @@ def build_report(capture, *, confidence: float = 0.99, threshold: float = None,
     count = int(grad_mask.sum())
     fraction = count / max(grad.numel(), 1)
     units = grad.reshape(grad.shape[0], -1) if grad.dim() > 1 else grad[:, None]
-    data.update(threshold=t, threshold_from="given" if threshold is not None else "confidence",
+    expected = measurer.expected_fraction(grad.numel(), threshold is not None)
+    noteworthy = measurer.is_noteworthy(fraction, grad.numel(), threshold is not None)
+    data.update(expected_fraction=expected, threshold=t,
+                threshold_from="given" if threshold is not None else "confidence",
                 near_zero_count=count, near_zero_fraction=fraction, gradients=grad.numel(),
                 units_without_gradient=float((units == 0).all(1).float().mean()))
-    analysable = is_supported(module) and None not in (capture.a0, capture.z, capture.d_z)
+    analysable = is_supported(module) and all(
+        t is not None for t in (capture.a0, capture.z, capture.d_z, capture.weight))
     if not analysable:
         data["notes"].append(_generic_note(capture))
         data["sections"] = [measurer.tensor(f"dJ/d{name}", f"dJ/d{name} - gradient of {name}", g,
                                             threshold=t if name == param else None)
                             for name, g in capture.grads.items()]
-        data["causes"] = (no_cause(fraction, confidence, threshold is not None)
-                          if fraction <= measurer.noteworthy_fraction else [])
+        data["causes"] = ([] if noteworthy
+                          else no_cause(fraction, expected, threshold is not None))
         return Report(data, verbose=verbose)
-    _analyse(data, capture, measurer, grad, grad_mask, t, verbose)
-    if fraction <= measurer.noteworthy_fraction:
-        data["causes"] = no_cause(fraction, confidence, threshold is not None)
+    _analyse(data, capture, measurer, grad, grad_mask, t, verbose, explain_causes=noteworthy)
+    if not noteworthy:
+        data["causes"] = no_cause(fraction, expected, threshold is not None)
     return Report(data, verbose=verbose)
 
 
@@ -66,7 +70,7 @@ def _header(capture, param, confidence) -> dict:
             "weights": int(weight.numel()) if isinstance(weight, torch.Tensor) else 0,
             "biases": int(bias.numel()) if isinstance(bias, torch.Tensor) else 0,
             "parameter": param, "confidence": float(confidence),
-            "expected_fraction": 1.0 - float(confidence), "world_size": dist.world_size(),
+            "world_size": dist.world_size(),
             "supported": is_supported(module), "notes": []}
 
 
@@ -99,7 +103,7 @@ def _activation_tensors(capture, math):
     return s, a, d_a, activation
 
 
-def _analyse(data, capture, measurer, grad, grad_mask, t, verbose) -> None:
+def _analyse(data, capture, measurer, grad, grad_mask, t, verbose, explain_causes) -> None:
     math = LayerMath(capture.module)
     a0 = math.flat(capture.a0)
     z, d_z = math.flat(capture.z), math.flat(capture.d_z)
@@ -153,8 +157,9 @@ def _analyse(data, capture, measurer, grad, grad_mask, t, verbose) -> None:
             section.update(measurer.percentiles(values[section["key"]]))
     data["sections"] = sections
     data["gradient_check"] = _gradient_check(math, a0, d_z, grad)
-    tensors = {"a0": a0, "s": s, "d_a": d_a, "z": z, "weight": weight, "bias": capture.bias}
-    data["causes"] = measure_causes(math, tensors, th, grad_mask, dw_section, activation)
+    if explain_causes:
+        tensors = {"a0": a0, "s": s, "d_a": d_a, "z": z, "weight": weight, "bias": capture.bias}
+        data["causes"] = measure_causes(math, tensors, th, grad_mask, dw_section, activation)
 
 
 def _multiply(x, y, thresholds, reduce, mask):

@@ -22,9 +22,8 @@ _Z_SECOND = (1, 4, 7)  # PZ, ZZ, NZ
 _NEITHER = (0, 2, 6, 8)  # PP, PN, NP, NN
 
 
-def no_cause(near_zero_fraction: float, confidence: float, given_threshold: bool) -> list:
-    expected = 1.0 - confidence
-    basis = "the given threshold" if given_threshold else f"confidence {confidence}"
+def no_cause(near_zero_fraction: float, expected: float, given_threshold: bool) -> list:
+    basis = "the given threshold" if given_threshold else "the confidence level"
     return [{"cause": "none", "fraction": near_zero_fraction,
              "description": (f"{near_zero_fraction * 100:.1f}% of the weight gradients are near "
                              f"zero, no more than the {expected * 100:.1f}% that {basis} "

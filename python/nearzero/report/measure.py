@@ -6,6 +6,8 @@ tensors: big results use the ops' in-kernel reductions (``reduce=``, ``mask=``).
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from ..analysis import near_zero_explanation
@@ -28,9 +30,21 @@ class Measurer:
 
     def __init__(self, confidence: float):
         self.confidence = float(confidence)
-        # A result is "noteworthy" when more of it is near zero than the threshold alone makes
-        # near zero, with 10% leeway for ties (as the original decided).
         self.noteworthy_fraction = 1.1 * (1.0 - self.confidence)
+
+    def expected_fraction(self, size: int, given_threshold: bool = False) -> float:
+        """Share of `size` distinct values that a percentile threshold alone makes near zero:
+        the values below the midpoint of order statistics floor/ceil((n-1)(1-confidence)),
+        i.e. slightly more than 1-confidence for small tensors."""
+        share = 1.0 - self.confidence
+        if given_threshold or size <= 0:
+            return share
+        return max(share, (math.floor((size - 1) * share) + 1) / size) if share > 0 else 0.0
+
+    def is_noteworthy(self, fraction: float, size: int, given_threshold: bool = False) -> bool:
+        """More near zero than the threshold alone implies, with 10% leeway for ties (as the
+        original decided)."""
+        return fraction > 1.1 * self.expected_fraction(size, given_threshold)
 
     def threshold(self, x: torch.Tensor) -> float:
         return dist.threshold(x, self.confidence)
@@ -107,7 +121,7 @@ class Measurer:
             all_totals = tuple(dist.all_reduce_sum(v) for v in classify("all", None))
             near_totals = tuple(dist.all_reduce_sum(v) for v in classify("all", near))
             found = near_zero_explanation(*near_totals, input_names=input_names, reduce="all")
-        noteworthy = fraction > self.noteworthy_fraction
+        noteworthy = self.is_noteworthy(fraction, size, threshold is not None)
         explanations = [{"cause_kind": f["cause_kind"], "description": f["description"],
                          "fraction": float(f["fraction"]), "score": float(f["score"])}
                         for f in found]

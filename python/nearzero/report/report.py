@@ -11,12 +11,14 @@ from .text import render_report
 class Report:
     """Why a layer's weight gradients are near zero. See `to_dict` for the fields."""
 
-    def __init__(self, data: dict, *, verbose: bool = False):
+    def __init__(self, data: dict, *, verbose: bool = None):
         self._data = data
-        self.verbose = bool(verbose)
+        self.verbose = bool(data.get("verbose", False) if verbose is None else verbose)
+        data["verbose"] = self.verbose
 
     @classmethod
-    def from_dict(cls, data: dict, *, verbose: bool = False) -> "Report":
+    def from_dict(cls, data: dict, *, verbose: bool = None) -> "Report":
+        """The report a `to_dict()` result (e.g. read back from JSON) came from."""
         return cls(copy.deepcopy(data), verbose=verbose)
 
     def to_dict(self) -> dict:
