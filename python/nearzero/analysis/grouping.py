@@ -38,9 +38,10 @@ def group_classifications(counts, sums, terms=None, mask=None):
         count_planes, sum_planes = count_planes[:, selected], sum_planes[:, selected]
         if digit_planes is not None:
             digit_planes = digit_planes[:, selected]
-    if digit_planes is not None and np.any((digit_planes == digit_names.index("--"))
-                                           & (count_planes != 0)):
-        raise ValueError("a '--' placeholder term has a non-zero count")
+    if digit_planes is not None and "--" in digit_names:
+        placeholder = digit_planes == digit_names.index("--")
+        if placeholder.any() and np.any(placeholder & (count_planes != 0)):
+            raise ValueError("a '--' placeholder term has a non-zero count")
     cells = count_planes.shape[1]
     if cells == 0:
         return [], [], []
@@ -49,11 +50,13 @@ def group_classifications(counts, sums, terms=None, mask=None):
     for position in range(n_terms):
         digit = position + 1 if digit_planes is None else digit_planes[position]
         keys <<= _DIGIT_BITS
-        keys += (count_planes[position] != 0) * np.asarray(digit, dtype=np.int64)
+        if digit_planes is not None:
+            digit = digit.view(np.int64) if digit.dtype == np.uint64 else digit
+        keys += (count_planes[position] != 0) * digit
 
     order, starts, first_cells = _group_order(keys, cells)
-    count_groups = np.split(count_planes[:, order], starts[1:], axis=1)
-    sum_groups = np.split(sum_planes[:, order], starts[1:], axis=1)
+    count_groups = np.split(np.take(count_planes, order, axis=1), starts[1:], axis=1)
+    sum_groups = np.split(np.take(sum_planes, order, axis=1), starts[1:], axis=1)
     term_groups = _term_lists(count_planes, digit_planes, digit_names, first_cells, n_terms)
     return [g.T for g in count_groups], [g.T for g in sum_groups], term_groups
 
