@@ -190,3 +190,10 @@ def test_describe_groups_texts_and_sizes():
 def test_describe_groups_rejects_unnamed_non_zero_columns():
     with pytest.raises(ValueError, match="does not name"):
         describe_groups([np.array([[1, 2, 0, 0, 0, 0, 0, 0, 0]])], [np.zeros((1, 9))], [["PP"]])
+
+
+def test_longer_names_are_not_truncated_into_valid_ones():
+    counts = np.array([[4, 3, 0, 0, 0, 0, 0, 0, 0]])
+    terms = np.array([["NNX", "PZ"] + ["--"] * 7], dtype=object)
+    with pytest.raises(ValueError, match="NNX"):
+        summarise(counts, np.zeros((1, 9)), terms)

@@ -161,6 +161,10 @@ def term_codes(terms, n_terms: int) -> np.ndarray:
     """
     names = np.asarray(terms)
     if names.dtype.kind != "U" or names.dtype.itemsize > 8:
+        names = names.astype(str)
+        if names.size and np.char.str_len(names).max() > 2:
+            too_long = names[np.char.str_len(names) > 2].flat[0]
+            raise ValueError(f"unrecognised term name {too_long!r}")
         names = names.astype("U2")
     width = names.dtype.itemsize // 4
     chars = np.ascontiguousarray(names).view(np.uint32).reshape(names.shape + (width,))
@@ -168,13 +172,14 @@ def term_codes(terms, n_terms: int) -> np.ndarray:
     dash = ord("-")
     placeholder = (chars[..., 0] == dash) & ((width < 2) | (chars[..., -1] == dash)
                                             | (chars[..., -1] == 0))  # '--' or '-'
-
-    if n_terms == 9:
-        codes = letters[..., 0] * 3 + letters[..., 1] if width == 2 else np.full(names.shape, -9)
-        valid = (letters[..., 0] >= 0) & (letters[..., -1] >= 0) & (width == 2)
-    else:
-        codes = letters[..., 0].astype(np.int16)
+    if n_terms == 9 and width == 2:
+        codes = letters[..., 0] * 3 + letters[..., 1]
+        valid = (letters[..., 0] >= 0) & (letters[..., 1] >= 0)
+    elif n_terms == 3:
+        codes = letters[..., 0]
         valid = (letters[..., 0] >= 0) & ((width < 2) | (chars[..., -1] == 0))
+    else:  # single letters cannot name class pairs
+        codes, valid = letters[..., 0], np.zeros(names.shape, dtype=bool)
     codes = np.where(valid, codes, -1).astype(np.int8)
     bad = ~valid & ~placeholder
     if bad.any():
