@@ -52,11 +52,8 @@ def test_filter_and_group_512(benchmark, rng):
         "group only": lambda: nz.group_classifications(*filtered),
         "per-cell approach": lambda: _per_cell_pipeline(counts, sums),
     }, repeats=3)
-    ratios = {
-        "per-cell / vectorised": times["per-cell approach"] / times["filter + group"],
-        "filter + group seconds": times["filter + group"],
-    }
-    report("filter_classifications + group_classifications, 512x512 matmul result", times,
-           ratios, benchmark)
+    ratios = {"per-cell / vectorised": times["per-cell approach"] / times["filter + group"]}
+    report("filter_classifications + group_classifications, 512x512 matmul result "
+           "(target: filter + group <= 50 ms)", times, ratios, benchmark)
     benchmark.pedantic(vectorised, rounds=3, iterations=1)
     assert ratios["per-cell / vectorised"] > 1.0
