@@ -25,7 +25,7 @@ constexpr size_t kKernelRowBytes = size_t(1) << 20;
 // The kernel rows of one task: each row's values of each k block compacted by class.
 template <typename T> struct KernelRows {
   std::vector<T> values;          // [row][k]: per k block, P then Z then N
-  std::vector<uint16_t> offsets;  // in-block offset of each value
+  std::vector<PanelOffset> offsets;  // panel entry of each value
   std::vector<int64_t> starts;    // [row][block][4]: list boundaries in values
   std::vector<uint8_t> infinite;  // [row][block]
   int64_t blocks = 0;
@@ -86,7 +86,7 @@ void pack_kernel_rows(const ChannelRowsProblem<T> &p, const std::vector<KBlock> 
         const int cls = p.b_codes[at] & 3;
         if (cls == kNoClass) return;
         rows.values[size_t(fill[cls])] = p.b_values[at];
-        rows.offsets[size_t(fill[cls]++)] = uint16_t(offset);
+        rows.offsets[size_t(fill[cls]++)] = panel_offset<T>(offset);
       });
       rows.infinite[size_t(r * nb + b)] = (flags & kInfiniteBit) != 0;
     }
@@ -137,7 +137,7 @@ void classify_channel_rows(const ChannelRowsProblem<T> &p, const ClassifyOutput 
   const std::vector<KBlock> blocks = tap_channel_blocks(taps, p.k_channels);
   const int64_t k_total = std::max<int64_t>(1, taps * p.k_channels);
   const int64_t rows_per_task = std::clamp<int64_t>(
-      int64_t(kKernelRowBytes / ((sizeof(T) + 2) * size_t(k_total))), 1,
+      int64_t(kKernelRowBytes / ((sizeof(T) + sizeof(PanelOffset)) * size_t(k_total))), 1,
       std::min(kMaxRowsPerTask, p.rows));
   const int64_t row_groups = (p.rows + rows_per_task - 1) / rows_per_task;
   const int64_t tiles = p.batch * ((positions + W - 1) / W);

@@ -47,7 +47,9 @@ inline std::vector<KBlock> tap_channel_blocks(int64_t taps, int64_t channels) {
   std::vector<KBlock> blocks;
   if (channels == 0) return blocks;
   if (channels <= kBlockK) {
-    const int64_t per_block = kBlockK / channels;
+    // Equal blocks: a short last block would mean short class segments (more overhead each).
+    const int64_t count = (taps + kBlockK / channels - 1) / (kBlockK / channels);
+    const int64_t per_block = (taps + count - 1) / count;
     for (int64_t t = 0; t < taps; t += per_block)
       blocks.push_back({t, std::min(taps, t + per_block), 0, channels, t * channels});
     return blocks;

@@ -32,6 +32,19 @@ template <typename T> struct PanelEntry {
   int32_t codes[lanes<T>()];
 };
 
+// Rows refer to their panel entries by byte offset (index * sizeof(PanelEntry<T>)), so the
+// inner loop addresses an entry with one add.
+using PanelOffset = uint32_t;
+
+template <typename T> inline PanelOffset panel_offset(int64_t index) {
+  return PanelOffset(index * int64_t(sizeof(PanelEntry<T>)));
+}
+
+template <typename T>
+inline const PanelEntry<T> &panel_entry(const PanelEntry<T> *panel, PanelOffset offset) {
+  return *reinterpret_cast<const PanelEntry<T> *>(reinterpret_cast<const char *>(panel) + offset);
+}
+
 // Writes one B element into a zeroed panel entry.
 template <typename T>
 inline void put_panel_value(PanelEntry<T> &entry, int lane, T value, uint8_t code) {
@@ -45,7 +58,7 @@ inline void put_panel_value(PanelEntry<T> &entry, int lane, T value, uint8_t cod
 // three per-class lists.
 template <typename T> struct RowBlock {
   std::vector<T> values;          // [row][class][kBlockK]
-  std::vector<uint16_t> offsets;  // [row][class][kBlockK]
+  std::vector<PanelOffset> offsets;  // [row][class][kBlockK]
   std::vector<int32_t> lengths;   // [row][class]
   std::vector<uint8_t> infinite;  // [row]: some value is +-inf
 
@@ -60,7 +73,7 @@ template <typename T> struct RowBlock {
 // One row's values of one k block as three per-class lists (what TileAccumulators reads).
 template <typename T> struct RowView {
   const T *values[3];
-  const uint16_t *offsets[3];
+  const PanelOffset *offsets[3];
   int32_t lengths[3];
   bool infinite;  // some value is +-inf: products take the exact path
 };
@@ -89,9 +102,10 @@ public:
     values_[n0_] = value;
     values_[kBlockK + n1_] = value;
     values_[2 * kBlockK + n2_] = value;
-    offsets_[n0_] = uint16_t(offset);
-    offsets_[kBlockK + n1_] = uint16_t(offset);
-    offsets_[2 * kBlockK + n2_] = uint16_t(offset);
+    const PanelOffset at = panel_offset<T>(offset);
+    offsets_[n0_] = at;
+    offsets_[kBlockK + n1_] = at;
+    offsets_[2 * kBlockK + n2_] = at;
     n0_ += cls == kPositive;
     n1_ += cls == kNearZero;
     n2_ += cls == kNegative;
@@ -110,7 +124,7 @@ private:
   RowBlock<T> &block_;
   int64_t row_;
   T *values_;
-  uint16_t *offsets_;
+  PanelOffset *offsets_;
   int32_t n0_ = 0, n1_ = 0, n2_ = 0;
   uint8_t flags_ = 0;
 };
@@ -155,7 +169,7 @@ public:
 
 private:
   // Three multiply-adds per product: the row value against its column block's P, Z, N slots.
-  void add_segment(int64_t block, int a, const T *values, const uint16_t *offsets, int32_t n,
+  void add_segment(int64_t block, int a, const T *values, const PanelOffset *offsets, int32_t n,
                    const PanelEntry<T> *panel) {
     const size_t slot = size_t(block) * 3 + a;
     if (pending_[slot] + n > kFlushEvery) flush(block, a);
@@ -169,7 +183,7 @@ private:
     for (int j = 0; j < W; ++j) codes[j] = live ? packed[j] : 0;
     for (int32_t t = 0; t < n; ++t) {
       const T x = values[t];
-      const PanelEntry<T> &e = panel[offsets[t]];
+      const PanelEntry<T> &e = panel_entry(panel, offsets[t]);
 #pragma GCC unroll 3
       for (int b = 0; b < 3; ++b) {
 #pragma omp simd
@@ -187,11 +201,11 @@ private:
 
   // Rows holding +-inf: each product goes straight to its own pair in double, so inf never
   // meets the zero slots of other classes (inf * 0 would be NaN).
-  void add_exact(int64_t block, int a, const T *values, const uint16_t *offsets, int32_t n,
+  void add_exact(int64_t block, int a, const T *values, const PanelOffset *offsets, int32_t n,
                  const PanelEntry<T> *panel) {
     flush(block, a);
     for (int32_t t = 0; t < n; ++t) {
-      const PanelEntry<T> &e = panel[offsets[t]];
+      const PanelEntry<T> &e = panel_entry(panel, offsets[t]);
       for (int j = 0; j < W; ++j) {
         if (e.codes[j] == 0) continue;
         const int b = e.codes[j] == 1 ? kPositive : (e.codes[j] >> kCountBits) == 1 ? kNearZero
