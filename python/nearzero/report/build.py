@@ -159,7 +159,8 @@ def _analyse(data, capture, measurer, grad, grad_mask, t, verbose, explain_cause
     data["gradient_check"] = _gradient_check(math, a0, d_z, grad)
     if explain_causes:
         tensors = {"a0": a0, "s": s, "d_a": d_a, "z": z, "weight": weight, "bias": capture.bias}
-        data["causes"] = measure_causes(math, tensors, th, grad_mask, dw_section, activation)
+        data["causes"] = measure_causes(math, tensors, th, grad_mask, dw_section, activation,
+                                        sections[0].get("dead_unit_fraction"))
 
 
 def _multiply(x, y, thresholds, reduce, mask):

@@ -31,7 +31,7 @@ def no_cause(near_zero_fraction: float, expected: float, given_threshold: bool) 
 
 
 def measure_causes(math, tensors: dict, thresholds: dict, grad_mask, gradient_section: dict,
-                   activation) -> list:
+                   activation, dead_input_units: float = None) -> list:
     """Causes, strongest first, as {"cause", "fraction", "description", "advice", "detail"}.
 
     `tensors`/`thresholds` hold a0, s, d_a, z, bias (flat where the layer needs it); `grad_mask`
@@ -54,7 +54,9 @@ def measure_causes(math, tensors: dict, thresholds: dict, grad_mask, gradient_se
     found = {
         "inputs_near_zero": (inputs, "A_0 (the layer input) is near zero in "
                              f"{inputs * 100:.1f}% of the products behind the near-zero "
-                             "gradients"),
+                             "gradients" + ("" if not dead_input_units else
+                                            f"; {dead_input_units * 100:.1f}% of the input "
+                                            "units are near zero for the whole batch")),
         "dead_activation": (dead, f"S_l (the derivative of {activation.name}) is near zero in "
                             f"{dead * 100:.1f}% of the products behind the near-zero gradients; "
                             + forward["description"]),
