@@ -66,7 +66,7 @@ class TorchArrays(DeviceArrays):
 
     def upload(self, host: np.ndarray):
         """A small host array (batch offsets) as a device array; the copy is stream-ordered."""
-        return self.torch.from_numpy(np.ascontiguousarray(host)).to(self.where)
+        return self.torch.from_numpy(np.array(host, copy=True)).to(self.where)
 
     def astype(self, a, dtype):
         return a.to(self._dtype(dtype))
