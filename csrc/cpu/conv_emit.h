@@ -51,6 +51,10 @@ void emit_tile(CellWriter<S> &writer, const ClassifyOutput &out, const double *t
                const int64_t *count, int lanes_per_block, int64_t rows, int lanes,
                const int64_t *lane_cells, int64_t row_step, bool rows_hold_second) {
   const int W = lanes_per_block;
+  if (lanes == 0) return;
+  auto from = [&](int64_t r, int p) {
+    return (size_t(r) * 9 + size_t(accumulated_pair(p, rows_hold_second))) * size_t(W);
+  };
   if (out.mode != ReduceMode::kNone) {
     for (int64_t r = 0; r < rows; ++r) {
       int64_t counts[9] = {};
@@ -61,9 +65,8 @@ void emit_tile(CellWriter<S> &writer, const ClassifyOutput &out, const double *t
         if (!writer.wanted(cell)) continue;
         wanted_cell = cell;
         for (int p = 0; p < 9; ++p) {
-          const size_t at = (size_t(r) * 9 + size_t(accumulated_pair(p, rows_hold_second))) * W + l;
-          counts[p] += count[at];
-          sums[p] += total[at];
+          counts[p] += count[from(r, p) + size_t(l)];
+          sums[p] += total[from(r, p) + size_t(l)];
         }
       }
       if (wanted_cell >= 0) writer.emit(wanted_cell, counts, sums);
@@ -71,16 +74,31 @@ void emit_tile(CellWriter<S> &writer, const ClassifyOutput &out, const double *t
     return;
   }
   S *sums = static_cast<S *>(out.sums);
+  bool adjacent = out.cell_stride == 1 && out.mask == nullptr && !out.counts_int64;
+  for (int l = 1; l < lanes; ++l) adjacent = adjacent && lane_cells[l] == lane_cells[0] + l;
+  if (adjacent && row_step != 1) {  // channels_first: each row's lanes are one run per plane
+    int32_t *counts = static_cast<int32_t *>(out.counts);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int p = 0; p < 9; ++p) {
+        const int64_t at = lane_cells[0] + r * row_step + p * out.pair_stride;
+        const int64_t *c = count + from(r, p);
+        const double *t = total + from(r, p);
+        for (int l = 0; l < lanes; ++l) {
+          counts[at + l] = int32_t(c[l]);
+          sums[at + l] = S(t[l]);
+        }
+      }
+    return;
+  }
   auto store = [&](int64_t cell, int p, int64_t r, int l) {
-    const size_t from = (size_t(r) * 9 + size_t(accumulated_pair(p, rows_hold_second))) * W + l;
     const bool keep = out.mask == nullptr || out.mask[cell] != 0;
     const int64_t at = cell * out.cell_stride + p * out.pair_stride;
-    const int64_t c = keep ? count[from] : 0;
+    const int64_t c = keep ? count[from(r, p) + size_t(l)] : 0;
     if (out.counts_int64)
       static_cast<int64_t *>(out.counts)[at] = c;
     else
       static_cast<int32_t *>(out.counts)[at] = int32_t(c);
-    sums[at] = keep ? S(total[from]) : S(0);
+    sums[at] = keep ? S(total[from(r, p) + size_t(l)]) : S(0);
   };
   if (row_step == 1) {  // rows are adjacent cells (channels_last channels)
     for (int l = 0; l < lanes; ++l)

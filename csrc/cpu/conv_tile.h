@@ -13,8 +13,8 @@
 namespace nearzero {
 namespace conv_detail {
 
-// k entries per panel block: 64 x 256 B = 16 KiB of float panel, resident in L1.
-constexpr int64_t kBlockK = 64;
+// k entries per panel block (at most kFlushEvery): 128 x 256 B = 32 KiB of float panel.
+constexpr int64_t kBlockK = 128;
 // A T partial sum takes at most this many products before it moves to double, which keeps each
 // class sum within SPEC §4's 1e-5 relative bound however long the reduction is.
 constexpr int32_t kFlushEvery = 128;
