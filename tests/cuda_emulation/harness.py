@@ -6,6 +6,7 @@ dispatch and the kernel sources are exercised end to end on machines without a G
 from __future__ import annotations
 
 import contextlib
+import importlib
 import importlib.util
 import sys
 
@@ -59,10 +60,13 @@ def emulated_gpu(module_path, monkeypatch):
             op.device = "cuda:0"
         return op
 
+    # Every module that imported as_operand gets the wrapper; import the GPU path first so that
+    # none binds the original later.
+    importlib.import_module("nearzero.ops._cuda_dispatch")
     for name, mod in list(sys.modules.items()):
-        if (name == "nearzero" or name.startswith("nearzero.")) and mod is not None:
-            if getattr(mod, "as_operand", None) is original:
-                monkeypatch.setattr(mod, "as_operand", as_operand)
+        if (name.startswith("nearzero.") and name != "nearzero._arrays" and mod is not None
+                and getattr(mod, "as_operand", None) is original):
+            monkeypatch.setattr(mod, "as_operand", as_operand)
 
     def torch_init(self, device):
         _cuda_arrays.DeviceArrays.__init__(self, device)
