@@ -195,3 +195,24 @@ def test_explain_model_from_recorder_ranks_layers():
     assert fractions == sorted(fractions, reverse=True)
     assert overview.worst.layer == "0"
     assert "dead activation" in str(overview)
+
+
+def test_step_statistics_follow_their_definition():
+    from nearzero.report.history import StepStatistics
+
+    generator = torch.Generator().manual_seed(3)
+    grads = [torch.randn(16, 1, 3, 3, generator=generator),
+             torch.randn(32, 16, 3, 3, generator=generator).double(),
+             torch.zeros(10, 64), torch.randn(7, generator=generator)]
+    grads[1][:5] = 0
+    grads[1][5:9] = 1e-12
+    statistics = StepStatistics([g.shape for g in grads], 0.01)
+    got = statistics(grads)
+    for row, grad in zip(got, grads):
+        magnitude = grad.abs()
+        level = max(float(magnitude.mean()) * 0.01, torch.finfo(grad.dtype).tiny)
+        units = magnitude.reshape(grad.shape[0], -1)
+        assert row[0] == int((magnitude < level).sum())
+        assert row[1] == int((units.amax(1) == 0).sum())
+    missing = statistics([grads[0], None, grads[2], grads[3]])
+    assert torch.isnan(missing[1]).all() and torch.equal(missing[0], got[0])

@@ -12,38 +12,76 @@ STATISTICS = ("near_zero_fraction", "dead_unit_fraction")
 _FLUSH_EVERY = 1024  # device tensors kept before they are moved to the host in one go
 
 
-def gradient_statistics(grad: torch.Tensor, tolerance: float) -> torch.Tensor:
-    """(near-zero fraction, dead-unit fraction) of one weight gradient, as a device tensor.
+class StepStatistics:
+    """Per layer: (near-zero count, dead-unit count) of its weight gradient, as one
+    (layers, 2) float64 device tensor (NaN where a layer got no gradient this step).
 
-    A gradient is near zero when |g| <= tolerance * mean|g| of the layer (exact zeros always
+    A gradient is near zero when |g| < tolerance * mean|g| of the layer (exact zeros always
     are); a unit (output feature or channel, the first weight axis) is dead when it gets no
-    gradient at all: every weight of it has an exactly zero gradient.
+    gradient at all: every weight of it has an exactly zero gradient. This runs on every
+    training step, where the fixed cost of each tensor operation dominates for small layers:
+    seven operations per layer, with row sums as a matrix-vector product (small
+    dimension-wise reductions can stall on busy CPU threads).
     """
-    magnitude = grad.detach().abs().float()
-    level = magnitude.mean() * tolerance
-    near_zero = (magnitude <= level).float().mean()
-    units = magnitude.reshape(magnitude.shape[0], -1) if magnitude.dim() > 1 else magnitude[:, None]
-    dead = (units.amax(1) == 0).float().mean()
-    return torch.stack((near_zero, dead))
+
+    def __init__(self, shapes, tolerance: float):
+        self.tolerance = float(tolerance)
+        self.shapes = [tuple(shape) for shape in shapes]
+        self._ones = {}
+
+    def __call__(self, grads: list):
+        present = [g for g in grads if g is not None]
+        if not present:
+            return None
+        device = present[0].device
+        values = []
+        for grad in grads:
+            if grad is None:
+                values += [torch.full((), float("nan"), dtype=torch.float64, device=device)] * 2
+                continue
+            magnitude = grad.detach().abs()
+            if magnitude.dtype not in (torch.float32, torch.float64):
+                magnitude = magnitude.float()
+            rows = magnitude.reshape(magnitude.shape[0] if magnitude.dim() else 1, -1)
+            row_sums = torch.mv(rows, self._ones_for(rows))
+            # Clamped so that exact zeros are below the level even when it is 0.
+            level = (row_sums.sum() * (self.tolerance / max(rows.numel(), 1))).clamp_min(
+                torch.finfo(rows.dtype).tiny)
+            values += [(rows < level).sum(), (row_sums == 0).sum()]
+        return torch.stack([v.to(device=device, dtype=torch.float64) for v in values]
+                           ).reshape(len(grads), 2)
+
+    def _ones_for(self, rows):
+        key = (rows.shape[1], rows.dtype, rows.device)
+        if key not in self._ones:
+            self._ones[key] = torch.ones(rows.shape[1], dtype=rows.dtype, device=rows.device)
+        return self._ones[key]
+
+
+def statistics_sizes(grad_shape) -> tuple:
+    """What the statistics' counts are out of: (weights, units)."""
+    size = 1
+    for extent in grad_shape:
+        size *= int(extent)
+    return size, int(grad_shape[0]) if len(grad_shape) else 1
 
 
 class GradientHistory:
     """Per-step statistics of the recorder's layers; read with `steps` and `as_dict()`."""
 
-    def __init__(self, layer_names):
+    def __init__(self, layer_names, sizes):
+        """`sizes`: per layer, (weights, units) that the statistics' counts are out of."""
         self.layer_names = list(layer_names)
+        self._sizes = torch.tensor(sizes, dtype=torch.float64).reshape(-1, len(STATISTICS))
         self._steps = []
         self._pending = []  # one (layers, 2) device tensor per step, not yet on the host
         self._host = np.zeros((0, len(self.layer_names), len(STATISTICS)), dtype=np.float64)
 
-    def append(self, step: int, per_layer: list) -> None:
-        """`per_layer`: one statistics tensor (or None when the layer had no gradient) per layer."""
-        device_values = [v for v in per_layer if v is not None]
-        if not device_values:
+    def append(self, step: int, counts: torch.Tensor) -> None:
+        """`counts`: (layers, 2) device tensor from StepStatistics (NaN: no gradient)."""
+        if counts is None:
             return
-        template = device_values[0]
-        missing = torch.full((len(STATISTICS),), float("nan"), device=template.device)
-        self._pending.append(torch.stack([missing if v is None else v for v in per_layer]))
+        self._pending.append(counts)
         self._steps.append(int(step))
         if len(self._pending) >= _FLUSH_EVERY:
             self._flush()
@@ -72,6 +110,7 @@ class GradientHistory:
     def _flush(self) -> None:
         if not self._pending:
             return
-        block = torch.stack([p.to(self._pending[0].device) for p in self._pending])
+        block = torch.stack([p.to(self._pending[0].device) for p in self._pending]).cpu()
         self._pending = []
-        self._host = np.concatenate([self._host, block.cpu().double().numpy()])
+        fractions = block.double() / self._sizes
+        self._host = np.concatenate([self._host, fractions.numpy()])

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from .capture import StepCapture
-from .history import GradientHistory, gradient_statistics
+from .history import GradientHistory, StepStatistics, statistics_sizes
 from .layers import SUPPORTED_TYPES, main_parameter_name
 
 
@@ -38,7 +38,13 @@ class GradientRecorder:
         self.record_every = None if record_every is None else int(record_every)
         self.keep = int(keep)
         self.history_tolerance = float(history_tolerance)
-        self.history = GradientHistory(self.layers)
+        self._main_params = {name: main_parameter_name(m) for name, m in self.layers.items()}
+        shapes = []
+        for name, module in self.layers.items():
+            param = getattr(module, self._main_params[name]) if self._main_params[name] else None
+            shapes.append(tuple(param.shape) if param is not None else (1,))
+        self._statistics = StepStatistics(shapes, self.history_tolerance)
+        self.history = GradientHistory(self.layers, [statistics_sizes(s) for s in shapes])
         self._captures = OrderedDict()  # step -> {layer name: LayerCapture}
         self._grads = None  # {layer: {param: grad}} of the step in progress
         self._next_step = 0
@@ -88,11 +94,8 @@ class GradientRecorder:
         return hook
 
     def _end_step(self, index: int, capture) -> None:
-        stats = []
-        for name, module in self.layers.items():
-            grad = self._grads.get(name, {}).get(main_parameter_name(module))
-            stats.append(None if grad is None else gradient_statistics(grad, self.history_tolerance))
-        self.history.append(index, stats)
+        grads = [self._grads.get(name, {}).get(param) for name, param in self._main_params.items()]
+        self.history.append(index, self._statistics(grads))
         if capture is not None:
             records = capture.finish(self._grads)
             if any(r.grads for r in records.values()):

@@ -1,0 +1,73 @@
+"""Cost of GradientRecorder's per-step history on a training step of the demo CNN (batch 64):
+the ratio of a step with the recorder attached (history only, no full capture) to a plain step.
+
+Target: <= 1.10 (the history adds at most 10% to a training step).
+"""
+
+import contextlib
+
+import pytest
+
+from conftest import interleaved_best, report
+
+STEPS = 20  # training steps per timed block
+
+
+def _setup(torch, device):
+    from nearzero.demo import build_model, load_digits_tensors
+
+    images, labels = load_digits_tensors(torch, device)
+    torch.manual_seed(0)
+    model = build_model(torch).to(device)
+    generator = torch.Generator().manual_seed(0)
+    batches = [torch.randint(0, images.shape[0], (64,), generator=generator).to(device)
+               for _ in range(STEPS)]
+    return model, images, labels, batches
+
+
+def _trainer(torch, model, images, labels, batches, recorder):
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    step_context = recorder.step if recorder is not None else (
+        lambda i: contextlib.nullcontext())
+
+    def run():
+        for i, index in enumerate(batches):
+            optimizer.zero_grad()
+            with step_context(i):
+                torch.nn.functional.cross_entropy(model(images[index]), labels[index]).backward()
+            optimizer.step()
+
+    return run
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_recorder_history_overhead(benchmark, device):
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("sklearn")
+    if device == "cuda" and not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    from nearzero import GradientRecorder
+
+    # Agreement first: the recorder must not change training.
+    plain_model, images, labels, batches = _setup(torch, device)
+    recorded_model, _, _, _ = _setup(torch, device)
+    recorder = GradientRecorder(recorded_model, record_every=None)
+    _trainer(torch, plain_model, images, labels, batches, None)()
+    _trainer(torch, recorded_model, images, labels, batches, recorder)()
+    for a, b in zip(plain_model.parameters(), recorded_model.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert len(recorder.history) == STEPS
+
+    sync = torch.cuda.synchronize if device == "cuda" else None
+    times = interleaved_best({
+        "plain training step": _trainer(torch, plain_model, images, labels, batches, None),
+        "with recorder history": _trainer(torch, recorded_model, images, labels, batches,
+                                          recorder),
+    }, repeats=7, sync=sync)
+    times = {name: t / STEPS for name, t in times.items()}
+    ratios = {"recorder / plain": times["with recorder history"] / times["plain training step"]}
+    report(f"GradientRecorder history, demo CNN step on {device}", times, ratios, benchmark)
+    benchmark.pedantic(_trainer(torch, recorded_model, images, labels, batches, recorder),
+                       rounds=1, iterations=1)
+    recorder.detach()
+    assert ratios["recorder / plain"] < 1.5  # loose: shared machines are noisy; target 1.10
