@@ -96,8 +96,11 @@ def assumed_activation(z: torch.Tensor, dJdZ: torch.Tensor):
     wherever Z_l < 0 (what a ReLU does), else identity. Returns (S_l, A_l, dJ/dA_l, Activation);
     where ReLU blocks the gradient dJ/dA_l is unknown and set to NaN (left out of every class).
     """
+    from . import distributed as dist  # every process must make the same choice
+
     negative = z < 0
-    relu_like = bool(negative.any()) and bool((dJdZ[negative] == 0).all())
+    relu_like = (dist.global_count(negative) > 0
+                 and dist.global_count(negative & (dJdZ != 0)) == 0)
     if relu_like:
         s = (z > 0).to(z.dtype)
         d_a = torch.where(s > 0, dJdZ, torch.full_like(dJdZ, float("nan")))

@@ -15,6 +15,7 @@ from .measure import Measurer, near_zero_mask
 from .report import Report
 
 FORWARD_KEYS = ("A_0", "W_l", "compute Z_l", "Z_l", "S_l", "A_l")
+REPLICATED = ("W_l", "dJ/dW_l")  # the same on every process (the others are batch shards)
 GRAD_NOTE = ("gradients were not captured for this layer at this step (its output did not "
              "reach the loss, or backward() ran outside `recorder.step()`)")
 
@@ -31,9 +32,8 @@ def build_report(capture, *, confidence: float = 0.99, threshold: float = None,
         data.update(near_zero_count=0, near_zero_fraction=0.0, threshold=threshold or 0.0,
                     gradients=0, causes=[], sections=[])
         return Report(data, verbose=verbose)
-    if dist.is_distributed():  # the hooks saw this process's share; DDP applies the average
-        grad = dist.all_reduce_sum(grad).to(grad.dtype) / dist.world_size()
-    t = measurer.threshold(grad) if threshold is None else float(threshold)
+    grad = _averaged({param: grad})[param]
+    t = measurer.threshold(grad, sharded=False) if threshold is None else float(threshold)
     grad_mask = near_zero_mask(grad, t)
     count = int(grad_mask.sum())
     fraction = count / max(grad.numel(), 1)
@@ -49,8 +49,9 @@ def build_report(capture, *, confidence: float = 0.99, threshold: float = None,
     if not analysable:
         data["notes"].append(_generic_note(capture))
         data["sections"] = [measurer.tensor(f"dJ/d{name}", f"dJ/d{name} - gradient of {name}", g,
-                                            threshold=t if name == param else None)
-                            for name, g in capture.grads.items()]
+                                            threshold=t if name == param else None,
+                                            sharded=False)
+                            for name, g in _averaged(capture.grads).items()]
         data["causes"] = ([] if noteworthy
                           else no_cause(fraction, expected, threshold is not None))
         return Report(data, verbose=verbose)
@@ -58,6 +59,14 @@ def build_report(capture, *, confidence: float = 0.99, threshold: float = None,
     if not noteworthy:
         data["causes"] = no_cause(fraction, expected, threshold is not None)
     return Report(data, verbose=verbose)
+
+
+def _averaged(grads: dict) -> dict:
+    """The hooks saw this process's share of each gradient; DDP applies their average."""
+    if not dist.is_distributed():
+        return grads
+    return {name: (dist.all_reduce_sum(g) / dist.world_size()).to(g.dtype)
+            for name, g in grads.items()}
 
 
 def _header(capture, param, confidence) -> dict:
@@ -113,7 +122,7 @@ def _analyse(data, capture, measurer, grad, grad_mask, t, verbose, explain_cause
     if activation.note:
         data["notes"].append(activation.note)
     weight = capture.weight
-    th = {"a0": measurer.threshold(a0), "weight": measurer.threshold(weight),
+    th = {"a0": measurer.threshold(a0), "weight": measurer.threshold(weight, sharded=False),
           "s": measurer.threshold(s), "d_a": measurer.threshold(d_a), "d_z": measurer.threshold(d_z)}
     axis = math.unit_axis
     z_section = measurer.computation(
@@ -133,7 +142,7 @@ def _analyse(data, capture, measurer, grad, grad_mask, t, verbose, explain_cause
     sections = [
         measurer.tensor("A_0", "A_0 - input value", a0, threshold=th["a0"], unit_axis=axis),
         measurer.tensor("W_l", "W_l - weights of target layer", weight,
-                        threshold=th["weight"], mask=grad_mask,
+                        threshold=th["weight"], mask=grad_mask, sharded=False,
                         mask_title="corresponding to near-zero gradients"),
         z_section,
         measurer.tensor("Z_l", "Z_l - pre-activation output", z, unit_axis=axis,
@@ -146,7 +155,7 @@ def _analyse(data, capture, measurer, grad, grad_mask, t, verbose, explain_cause
         dz_section,
         measurer.tensor("dJ/dZ_l", "dJ/dZ_l", d_z, threshold=th["d_z"], unit_axis=axis),
         dw_section,
-        measurer.tensor("dJ/dW_l", "dJ/dW_l", grad, threshold=t),
+        measurer.tensor("dJ/dW_l", "dJ/dW_l", grad, threshold=t, sharded=False),
     ]
     values = {"A_0": a0, "W_l": weight, "Z_l": z, "S_l": s, "A_l": a, "dJ/dA_l": d_a,
               "dJ/dZ_l": d_z, "dJ/dW_l": grad}
@@ -154,7 +163,8 @@ def _analyse(data, capture, measurer, grad, grad_mask, t, verbose, explain_cause
         section["pass"] = "forward" if section["key"] in FORWARD_KEYS \
             else "backward"
         if verbose and section["kind"] == "tensor":
-            section.update(measurer.percentiles(values[section["key"]]))
+            section.update(measurer.percentiles(values[section["key"]],
+                                                sharded=section["key"] not in REPLICATED))
     data["sections"] = sections
     data["gradient_check"] = _gradient_check(math, a0, d_z, grad)
     if explain_causes:

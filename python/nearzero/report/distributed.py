@@ -43,10 +43,10 @@ def global_size(tensor: torch.Tensor) -> int:
                                            device=tensor.device)))
 
 
-def threshold(x: torch.Tensor, confidence: float) -> float:
+def threshold(x: torch.Tensor, confidence: float, *, sharded: bool = True) -> float:
     """The SPEC §2 threshold of `x` (NaNs left out); over all processes' shards when
-    distributed (shards of one global tensor), else the library's own selection."""
-    if not is_distributed():
+    distributed and `x` is a shard of one global tensor, else the library's own selection."""
+    if not (sharded and is_distributed()):
         return local_threshold(x, confidence, nan_policy="omit")
     fraction = percentile_fraction(confidence)
     keys, to_value = _sortable(x.detach().abs().reshape(-1))
@@ -62,9 +62,15 @@ def threshold(x: torch.Tensor, confidence: float) -> float:
     return _midpoint(low_value, high_value, _dtype_name(x))
 
 
-def percentiles(x: torch.Tensor, quantiles) -> list:
-    """Values of `x` at the given percentiles (nearest rank, NaNs left out), over all shards."""
+def percentiles(x: torch.Tensor, quantiles, *, sharded: bool = True) -> list:
+    """Values of `x` at the given percentiles (nearest rank, NaNs left out), over all shards
+    when `sharded`."""
     keys, to_value = _sortable(x.detach().reshape(-1))
+    if not sharded:
+        finite = torch.sort(keys[keys < _nan_key(keys)]).values
+        count = int(finite.numel())
+        return ([to_value(int(finite[min(count - 1, round((count - 1) * q / 100))]))
+                 for q in quantiles] if count else [float("nan")] * len(quantiles))
     count = global_count(keys < _nan_key(keys))
     if count == 0:
         return [float("nan")] * len(quantiles)

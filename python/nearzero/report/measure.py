@@ -46,27 +46,30 @@ class Measurer:
         original decided)."""
         return fraction > 1.1 * self.expected_fraction(size, given_threshold)
 
-    def threshold(self, x: torch.Tensor) -> float:
-        return dist.threshold(x, self.confidence)
+    def threshold(self, x: torch.Tensor, sharded: bool = True) -> float:
+        """`sharded`: each process holds part of the batch (activations), rather than the same
+        tensor (weights, averaged gradients)."""
+        return dist.threshold(x, self.confidence, sharded=sharded)
 
     def tensor(self, key: str, title: str, x: torch.Tensor, *, threshold: float = None,
                unit_axis: int = None, negatives_are_bad: bool = False, mask=None,
-               mask_title: str = None) -> dict:
-        t = self.threshold(x) if threshold is None else float(threshold)
+               mask_title: str = None, sharded: bool = True) -> dict:
+        t = self.threshold(x, sharded) if threshold is None else float(threshold)
         reduce = "all" if unit_axis is None else "channel"
+        total = dist.all_reduce_sum if sharded else (lambda v: v)
         counts, sums = tensor_classify(x, threshold=t, reduce=reduce,
                                        channel_axis=-1 if unit_axis is None else unit_axis,
                                        nan_policy="omit")
-        counts, sums = dist.all_reduce_sum(counts), dist.all_reduce_sum(sums)
+        counts, sums = total(counts), total(sums)
         totals = counts if unit_axis is None else counts.sum(0)
         near_zero = _share(totals[1], totals.sum())
         section = {"kind": "tensor", "key": key, "title": title, "shape": list(x.shape),
-                   "size": dist.global_size(x), "threshold": t, "near_zero_fraction": near_zero,
+                   "size": dist.global_size(x) if sharded else x.numel(), "threshold": t, "near_zero_fraction": near_zero,
                    "breakdown": _breakdown(totals, sums if unit_axis is None else sums.sum(0),
                                            SINGLE_TERMS)}
         summary = [(f"{near_zero * 100:.1f}% near-zero", near_zero)]
         if negatives_are_bad:
-            negative = dist.global_count(x < 0) / max(section["size"], 1)
+            negative = int(total((x < 0).sum())) / max(section["size"], 1)
             section["negative_fraction"] = negative
             if negative > 0:
                 summary.append((f"{negative * 100:.1f}% negative", negative))
@@ -83,15 +86,16 @@ class Measurer:
         if mask is not None:
             masked, masked_sums = tensor_classify(x, threshold=t, reduce="all", mask=mask,
                                                   nan_policy="omit")
-            masked, masked_sums = dist.all_reduce_sum(masked), dist.all_reduce_sum(masked_sums)
+            masked, masked_sums = total(masked), total(masked_sums)
             fraction = _share(masked[1], masked.sum())
             section["masked"] = {"title": mask_title, "near_zero_fraction": fraction,
                                  "summary": f"{fraction * 100:.1f}% near-zero",
                                  "breakdown": _breakdown(masked, masked_sums, SINGLE_TERMS)}
         return section
 
-    def percentiles(self, x: torch.Tensor) -> dict:
-        return {"percentiles": list(PERCENTILES), "values": dist.percentiles(x, PERCENTILES)}
+    def percentiles(self, x: torch.Tensor, sharded: bool = True) -> dict:
+        return {"percentiles": list(PERCENTILES),
+                "values": dist.percentiles(x, PERCENTILES, sharded=sharded)}
 
     def computation(self, key: str, equation: str, input_names, classify, result: torch.Tensor,
                     *, threshold: float = None, cells_add_up: bool = False) -> dict:
@@ -101,11 +105,13 @@ class Measurer:
         results are classified in full, which also measures cancellation; large ones (and,
         when distributed, results whose cells are batch positions: `cells_add_up` False) are
         reduced in the kernel to class totals over all cells and over the near-zero ones.
+        With `cells_add_up`, `result` is the same on every process (the averaged gradient).
         """
-        t = self.threshold(result) if threshold is None else float(threshold)
+        t = self.threshold(result, not cells_add_up) if threshold is None else float(threshold)
         near = near_zero_mask(result, t)
-        size = dist.global_size(result)
-        fraction = dist.global_count(near) / max(size, 1)
+        size = result.numel() if cells_add_up else dist.global_size(result)
+        count = int(near.sum()) if cells_add_up else dist.global_count(near)
+        fraction = count / max(size, 1)
         full = (result.numel() * 9 * 8 <= FULL_RESULT_BYTES
                 and (cells_add_up or not dist.is_distributed()))
         if full:
@@ -132,7 +138,7 @@ class Measurer:
                         f"{top['description']}")
         return {"kind": "computation", "key": key, "title": f"compute {equation}",
                 "equation": equation, "inputs": list(input_names), "threshold": t,
-                "near_zero_fraction": fraction, "near_zero_count": int(round(fraction * size)),
+                "near_zero_fraction": fraction, "near_zero_count": count,
                 "size": size, "noteworthy": noteworthy, "summary": summary,
                 "explanations": explanations, "measured_cancellation": full,
                 "breakdown": {"all": _breakdown(*all_totals, PAIR_TERMS),
