@@ -1,8 +1,91 @@
-// Bindings of the CUDA convolution classify kernels (filled in with the kernels).
+// Bindings of the CUDA convolution classify kernels (forward, kernel gradient, input gradient).
 #include "bindings/cuda_bindings.h"
+#include "cuda/conv_cuda.h"
+#include "cuda/device_info_cuda.h"
+
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace py = pybind11;
 
 namespace nearzero {
+namespace {
 
-void bind_cuda_conv(pybind11::module_ &) {}
+// Python's ConvGeometry.kernel_args(): channels_first, batch, in_channels, out_channels,
+// groups, then in_size, out_size, kernel_size, stride, dilation, pad_before (three each).
+ConvGeometry geometry_from(const std::vector<int64_t> &v) {
+  if (v.size() != 23) throw std::invalid_argument("nearzero: convolution geometry needs 23 integers");
+  ConvGeometry g;
+  g.channels_first = v[0] != 0;
+  g.batch = v[1];
+  g.in_channels = v[2];
+  g.out_channels = v[3];
+  g.groups = v[4];
+  for (int d = 0; d < 3; ++d) {
+    g.in_size[d] = v[5 + d];
+    g.out_size[d] = v[8 + d];
+    g.kernel_size[d] = v[11 + d];
+    g.stride[d] = v[14 + d];
+    g.dilation[d] = v[17 + d];
+    g.pad_before[d] = v[20 + d];
+    if (g.in_size[d] < 0 || g.out_size[d] < 0 || g.kernel_size[d] < 0 || g.stride[d] < 1 ||
+        g.dilation[d] < 1 || g.pad_before[d] < 0)
+      throw std::invalid_argument("nearzero: invalid convolution geometry");
+  }
+  if (g.batch < 0 || g.in_channels < 0 || g.out_channels < 0 || g.groups < 1 ||
+      g.in_channels % g.groups != 0 || g.out_channels % g.groups != 0)
+    throw std::invalid_argument("nearzero: invalid convolution channels or groups");
+  return g;
+}
+
+ConvClassify op_from(int op) {
+  if (op < 0 || op > 2) throw std::invalid_argument("nearzero: unknown convolution op");
+  return static_cast<ConvClassify>(op);
+}
+
+template <typename T>
+int64_t scratch_doubles(int device, int op, std::vector<int64_t> geometry, bool has_infinity) {
+  const ConvGeometry g = geometry_from(geometry);
+  py::gil_scoped_release release;
+  CudaDeviceGuard guard(device);
+  return conv_scratch_doubles<T>(op_from(op), g, has_infinity);
+}
+
+// op: 0 forward (inputs, kernel), 1 kernel gradient (x, d_out), 2 input gradient (d_out, kernel).
+template <typename T>
+void conv_classify(int device, int op, std::vector<int64_t> geometry, std::uintptr_t first,
+                   std::uintptr_t second, double first_threshold, double second_threshold,
+                   bool has_infinity, std::uintptr_t scratch, int64_t scratch_size,
+                   const OutputSpec &output, std::uintptr_t stream) {
+  const ConvGeometry g = geometry_from(geometry);
+  const ConvClassify which = op_from(op);
+  const DeviceOutput out = device_output_from(output);
+  py::gil_scoped_release release;
+  CudaDeviceGuard guard(device);
+  conv_classify_cuda<T>(which, g, device_pointer<const T>(first), device_pointer<const T>(second),
+                        T(first_threshold), T(second_threshold), has_infinity, out,
+                        device_pointer<double>(scratch), scratch_size,
+                        reinterpret_cast<void *>(stream));
+}
+
+template <typename T> void bind_typed(py::module_ &m, const std::string &suffix) {
+  m.def(("conv_classify_" + suffix).c_str(), &conv_classify<T>, py::arg("device"), py::arg("op"),
+        py::arg("geometry"), py::arg("first"), py::arg("second"), py::arg("first_threshold"),
+        py::arg("second_threshold"), py::arg("has_infinity"), py::arg("scratch"),
+        py::arg("scratch_doubles"), py::arg("output"), py::arg("stream"));
+  m.def(("conv_scratch_doubles_" + suffix).c_str(), &scratch_doubles<T>, py::arg("device"),
+        py::arg("op"), py::arg("geometry"), py::arg("has_infinity"));
+}
+
+}  // namespace
+
+void bind_cuda_conv(py::module_ &m) {
+  bind_typed<float>(m, "f32");
+  bind_typed<double>(m, "f64");
+}
 
 }  // namespace nearzero

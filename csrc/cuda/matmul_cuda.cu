@@ -1,62 +1,68 @@
-// Matmul classify dispatch on CUDA, and the exact per-cell kernel for inputs the tiled kernel
-// cannot take (+-inf, where masked planes would turn 0 * inf into NaN; k >= 2^31, where its
-// int32 counters would overflow). One thread per cell, products summed pair by pair in double.
-#include "common/classify_rule.h"
-#include "cuda/classify_output_cuda.cuh"
-#include "cuda/cuda_check.h"
-#include "cuda/device_info_cuda.h"
+// Matmul classify on CUDA: the gather policy of a batched (n, k) @ (k, m) product with
+// per-batch offsets and arbitrary element strides, run by the tiled kernel, or by the exact
+// kernel for inputs holding +-inf or k >= 2^31.
+#include "cuda/exact_classify_cuda.cuh"
 #include "cuda/matmul_cuda.h"
-#include "cuda/matmul_tiled_cuda.h"
+#include "cuda/tiled_classify_cuda.cuh"
 
-#include <algorithm>
 #include <climits>
 #include <stdexcept>
 
 namespace nearzero {
 namespace {
 
-constexpr int kExactThreads = 128;
+template <typename T> struct MatmulGather {
+  const T *x, *y;
+  const int64_t *x_offsets, *y_offsets;
+  int64_t batches, n, k, m;
+  int64_t x_row_stride, x_col_stride, y_row_stride, y_col_stride;
+  T x_threshold, y_threshold;
+  int64_t channels;  // reduce="channel": the last value axis, which is j, or i when m == 1
+  bool by_column, x_along_k, y_along_k;
+
+  __device__ tiled::Row row(int64_t batch, int64_t i) const {
+    tiled::Row r{};
+    r.x = x_offsets[batch] + i * x_row_stride;
+    r.cell = (batch * n + i) * m;
+    r.channel = i % channels;
+    return r;
+  }
+  __device__ tiled::Column column(int64_t batch, int64_t j) const {
+    tiled::Column c{};
+    c.y = y_offsets[batch] + j * y_col_stride;
+    c.cell = j;
+    c.channel = j % channels;
+    return c;
+  }
+  __device__ tiled::Depth depth(int64_t, int64_t kk) const {
+    tiled::Depth d{};
+    d.x = kk * x_col_stride;
+    d.y = kk * y_row_stride;
+    return d;
+  }
+  __device__ T x_value(const tiled::Row &r, const tiled::Depth &d) const { return x[r.x + d.x]; }
+  __device__ T y_value(const tiled::Depth &d, const tiled::Column &c) const {
+    return y[d.y + c.y];
+  }
+};
 
 template <typename T>
-__global__ void __launch_bounds__(kExactThreads)
-    matmul_exact_kernel(MatmulProblem<T> p, DeviceOutput out) {
-  const int64_t cells = p.batches * p.n * p.m;
-  for (int64_t cell = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; cell < cells;
-       cell += int64_t(gridDim.x) * blockDim.x) {
-    if (out.mode != ReduceMode::kNone && !device_output::cell_wanted(out, cell)) continue;
-    const int64_t batch = cell / (p.n * p.m), i = (cell / p.m) % p.n, j = cell % p.m;
-    const T *x = p.x + p.x_offsets[batch] + i * p.x_row_stride;
-    const T *y = p.y + p.y_offsets[batch] + j * p.y_col_stride;
-    int64_t counts[9] = {0, 0, 0, 0, 0, 0, 0, 0, 0};
-    double sums[9] = {0, 0, 0, 0, 0, 0, 0, 0, 0};
-    for (int64_t kk = 0; kk < p.k; ++kk) {
-      const T a = x[kk * p.x_col_stride], b = y[kk * p.y_row_stride];
-      const int ca = classify_value(a, p.x_threshold), cb = classify_value(b, p.y_threshold);
-      if (ca == kNoClass || cb == kNoClass) continue;
-      const int pair = class_pair_index(ca, cb);
-      const double product = double(a) * double(b);
-#pragma unroll
-      for (int q = 0; q < 9; ++q) {  // selects keep the arrays in registers
-        counts[q] += pair == q;
-        sums[q] += pair == q ? product : 0.0;
-      }
-    }
-    if (out.mode == ReduceMode::kNone)
-      device_output::store_cell<T>(out, cell, counts, sums);
-    else
-      device_output::add_cell_atomic(out, cell, counts, sums);
-  }
+MatmulGather<T> matmul_gather(const MatmulProblem<T> &p, const DeviceOutput &out) {
+  MatmulGather<T> g{p.x, p.y, p.x_offsets, p.y_offsets, p.batches, p.n, p.k, p.m,
+                    p.x_row_stride, p.x_col_stride, p.y_row_stride, p.y_col_stride,
+                    p.x_threshold, p.y_threshold, 1, p.m > 1,
+                    // lanes along k when that is x's contiguous axis, along j when it is y's
+                    p.x_col_stride == 1, p.y_row_stride == 1 && p.y_col_stride != 1};
+  if (out.mode == ReduceMode::kChannel) g.channels = out.channels;
+  return g;
 }
+
+bool uses_tiled_kernel(int64_t k, bool has_infinity) { return !has_infinity && k <= INT_MAX; }
 
 }  // namespace
 
-// The tiled kernel's int32 counters and masked planes need finite inputs and k < 2^31.
-template <typename T> bool uses_tiled_kernel(int64_t k, bool has_infinity) {
-  return !has_infinity && k <= INT_MAX;
-}
-
 template <typename T> int64_t matmul_scratch_doubles(int64_t k, bool has_infinity) {
-  return uses_tiled_kernel<T>(k, has_infinity) ? matmul_tiled_scratch_doubles<T>(k) : 0;
+  return uses_tiled_kernel(k, has_infinity) ? tiled::scratch_doubles<T, MatmulGather<T>>(k) : 0;
 }
 
 template <typename T>
@@ -69,16 +75,11 @@ void matmul_classify_cuda(const MatmulProblem<T> &p, const DeviceOutput &out, bo
       throw std::invalid_argument(
           "nearzero: matmul reduce='channel' reduces over the last value axis only");
   }
-  if (uses_tiled_kernel<T>(p.k, has_infinity)) {
-    matmul_classify_tiled_cuda<T>(p, out, scratch, scratch_doubles, stream);
-    return;
-  }
-  const int64_t cells = p.batches * p.n * p.m;
-  const int64_t blocks = std::min<int64_t>((cells + kExactThreads - 1) / kExactThreads,
-                                           int64_t(multiprocessor_count()) * 64);
-  matmul_exact_kernel<T><<<unsigned(blocks), kExactThreads, 0, static_cast<cudaStream_t>(stream)>>>(
-      p, out);
-  cuda_check(cudaGetLastError(), "matmul classify (exact) kernel launch");
+  const MatmulGather<T> g = matmul_gather(p, out);
+  if (uses_tiled_kernel(p.k, has_infinity))
+    tiled::launch<T>(g, out, scratch, scratch_doubles, stream);
+  else
+    exact::launch<T>(g, out, stream);
 }
 
 template int64_t matmul_scratch_doubles<float>(int64_t, bool);

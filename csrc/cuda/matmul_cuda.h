@@ -1,7 +1,6 @@
 // Fused (batched) matmul classify on CUDA: the GPU twin of cpu/matmul_cpu.h, taking the same
-// MatmulProblem with device pointers (data and per-batch offsets). Defined in matmul_cuda.cu
-// (dispatch and the exact kernel) and matmul_tiled_cuda.cu (the fast tiled kernel).
-// Convolutions reuse it through their own CUDA files.
+// MatmulProblem with device pointers (data and per-batch offsets). Defined in matmul_cuda.cu;
+// bound in bindings/cuda_matmul.cpp.
 #pragma once
 #include "cpu/matmul_cpu.h"
 #include "cuda/classify_output_cuda.h"

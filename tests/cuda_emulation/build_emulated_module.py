@@ -111,6 +111,8 @@ def build(out_dir: Path) -> Path:
         shutil.rmtree(tree)
     shutil.copytree(ROOT / "csrc", tree)
     units = [tree / "bindings" / p.name for p in (ROOT / "csrc" / "bindings").glob("cuda_*.cpp")]
+    for header in sorted((tree / "cuda").glob("*.cuh")):
+        header.write_text(rewrite(header.read_text()))
     for cu in sorted((tree / "cuda").glob("*.cu")):
         converted = cu.with_suffix(".emulated.cpp")
         converted.write_text(rewrite(cu.read_text()))

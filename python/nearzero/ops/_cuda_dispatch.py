@@ -166,22 +166,49 @@ def tensordot_classify(prepared, free_x, ax, ay, free_y, value_shape, reduce, ma
     return run_matmul(prepared, x, y, value_shape, reduce, mask)
 
 
-def _conv_unavailable(name):
-    _backend.cuda_module()
-    raise NotImplementedError(f"{name} has no CUDA kernel in this version of nearzero; move the "
-                              "inputs to the CPU")
+_CONV_OPS = {"conv_classify": 0, "conv_backprop_filter_classify": 1,
+             "conv_backprop_input_classify": 2}
+
+
+def _conv(name, prepared, geometry, value_shape, channel_axis, products_per_cell, reduce, mask):
+    """One convolution classify on the device: operands made C-contiguous in their layout
+    (a device copy only when they are not), the geometry as the CPU kernels take it."""
+    ops = prepared.operands
+    arrays = arrays_of(ops[0])
+    result = make_device_result(arrays, value_shape, 9, prepared.dtype, reduce, mask,
+                                channel_axis, products_per_cell, prepared.device)
+    if int(np.prod(value_shape, dtype=np.int64)) == 0:
+        return result.finish()
+    views = [arrays_of(op).contiguous(kernel_view(op, prepared.dtype)) for op in ops]
+    has_infinity = _has_infinity(prepared)
+    module = _backend.cuda_module()
+    op, args = _CONV_OPS[name], geometry.kernel_args()
+    scratch_doubles = int(getattr(module, f"conv_scratch_doubles_{suffix(prepared.dtype)}")(
+        arrays.device, op, args, has_infinity))
+    scratch = arrays.empty((max(scratch_doubles, 1),), np.float64)
+    _kernel("conv_classify", prepared.dtype)(
+        arrays.device, op, args, arrays_of(ops[0]).pointer(views[0]),
+        arrays_of(ops[1]).pointer(views[1]), prepared.thresholds[0], prepared.thresholds[1],
+        has_infinity, arrays.pointer(scratch), scratch_doubles, result.output, arrays.stream())
+    return result.finish()
 
 
 # Convolutions: `geometry` is an ops.conv_geometry.ConvGeometry (padding resolved to
 # (before, after) per dimension); the value shape is geometry.output_shape,
 # geometry.kernel_shape or geometry.input_shape respectively.
 def conv_classify(prepared, geometry, reduce, mask):
-    _conv_unavailable("conv_classify")
+    return _conv("conv_classify", prepared, geometry, geometry.output_shape,
+                 geometry.activation_channel_axis, geometry.taps * geometry.in_per_group,
+                 reduce, mask)
 
 
 def conv_backprop_filter_classify(prepared, geometry, reduce, mask):
-    _conv_unavailable("conv_backprop_filter_classify")
+    positions = int(np.prod(geometry.output_spatial, dtype=np.int64))
+    return _conv("conv_backprop_filter_classify", prepared, geometry, geometry.kernel_shape,
+                 geometry.kernel_out_axis, geometry.batch * positions, reduce, mask)
 
 
 def conv_backprop_input_classify(prepared, geometry, reduce, mask):
-    _conv_unavailable("conv_backprop_input_classify")
+    return _conv("conv_backprop_input_classify", prepared, geometry, geometry.input_shape,
+                 geometry.activation_channel_axis, geometry.taps * geometry.out_per_group,
+                 reduce, mask)
