@@ -114,8 +114,9 @@ void channel_row_tile(const ChannelRowsProblem<T> &p, const std::vector<KBlock> 
   ws.acc.reset(rn);
   ws.panel.resize(size_t(kBlockK));
   for (size_t b = 0; b < blocks.size(); ++b) {
-    pack_activation_panel(p, blocks[b], group, tile, ws.panel.data());
-    for (int64_t r = 0; r < rn; ++r) ws.acc.add_row(r, ws.rows.view(r, int64_t(b)), ws.panel.data());
+    const int slots = pack_activation_panel(p, blocks[b], group, tile, ws.panel.data());
+    for (int64_t r = 0; r < rn; ++r)
+      ws.acc.add_row(r, ws.rows.view(r, int64_t(b)), ws.panel.data(), slots);
   }
   for (int64_t r = 0; r < rn; ++r) ws.acc.finish(r);
   ws.lane_cells.resize(size_t(W));

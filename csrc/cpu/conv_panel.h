@@ -113,10 +113,11 @@ template <typename T> inline void put_lane(PanelEntry<T> &e, int l, T x, int cls
   e.codes[l] = cls == kNoClass ? 0 : int32_t(1) << (kCountBits * cls);
 }
 
-// Packs the tile's activation values for k block `kb` of `group` into panel[0, block size).
+// Packs the tile's activation values for k block `kb` of `group` into panel[0, block size);
+// returns which class slots hold a nonzero value (bit b = class b).
 template <typename T>
-void pack_activation_panel(const ChannelRowsProblem<T> &p, const KBlock &kb, int64_t group,
-                           const LaneTile &tile, PanelEntry<T> *panel) {
+int pack_activation_panel(const ChannelRowsProblem<T> &p, const KBlock &kb, int64_t group,
+                          const LaneTile &tile, PanelEntry<T> *panel) {
   constexpr int W = lanes<T>();
   const int64_t width = kb.channel_end - kb.channel_begin, ch = p.a_strides.channel;
   const int64_t base = tile.n * p.a_strides.batch + group * p.k_channels * ch;
@@ -183,6 +184,15 @@ void pack_activation_panel(const ChannelRowsProblem<T> &p, const KBlock &kb, int
       }
     }
   }
+  const int64_t entries = (kb.tap_end - kb.tap_begin) * width;
+  int nonzero = 0;
+  for (int a = 0; a < 3; ++a) {
+    int32_t any = 0;
+    for (int64_t i = 0; i < entries; ++i)
+      for (int l = 0; l < W; ++l) any |= panel[i].values[a][l] != T(0);
+    nonzero |= any ? 1 << a : 0;
+  }
+  return nonzero;
 }
 
 }  // namespace conv_detail

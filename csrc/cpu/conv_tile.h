@@ -147,14 +147,18 @@ public:
     count_.resize(size_t(blocks) * 9 * W);
   }
 
-  // Adds one row's block (all three classes) against one panel block.
-  void add_row(int64_t block, const RowView<T> &row, const PanelEntry<T> *panel) {
+  // Adds one row's block (all three classes) against one panel block. Bit b of
+  // `nonzero_slots` says the panel's class-b slots hold some nonzero value; products with an
+  // all-zero slot are exactly zero and skipped (post-ReLU activations: no N, Z exactly 0).
+  void add_row(int64_t block, const RowView<T> &row, const PanelEntry<T> *panel,
+               int nonzero_slots = 7) {
     for (int a = 0; a < 3; ++a) {
       if (row.lengths[a] == 0) continue;
       if (row.infinite)
         add_exact(block, a, row.values[a], row.offsets[a], row.lengths[a], panel);
       else
-        add_segment(block, a, row.values[a], row.offsets[a], row.lengths[a], panel);
+        add_segment(block, a, row.values[a], row.offsets[a], row.lengths[a], panel,
+                    nonzero_slots);
     }
   }
 
@@ -168,9 +172,28 @@ public:
   const int64_t *counts() const { return count_.data(); }
 
 private:
-  // Three multiply-adds per product: the row value against its column block's P, Z, N slots.
+  // Multiply-adds of one segment against the slots in `Slots` (bit b = class b); counts of
+  // all three classes travel in one packed integer add.
+  template <int Slots>
+  static void multiply_add(T (&acc)[3][W], int32_t (&codes)[W], const T *values,
+                           const PanelOffset *offsets, int32_t n, const PanelEntry<T> *panel) {
+    for (int32_t t = 0; t < n; ++t) {
+      const T x = values[t];
+      const PanelEntry<T> &e = panel_entry(panel, offsets[t]);
+#pragma GCC unroll 3
+      for (int b = 0; b < 3; ++b) {
+        if (!((Slots >> b) & 1)) continue;
+#pragma omp simd
+        for (int j = 0; j < W; ++j) acc[b][j] += x * e.values[b][j];
+      }
+#pragma omp simd
+      for (int j = 0; j < W; ++j) codes[j] += e.codes[j];
+    }
+  }
+
+  // At most three multiply-adds per product: the row value against the P, Z, N slots.
   void add_segment(int64_t block, int a, const T *values, const PanelOffset *offsets, int32_t n,
-                   const PanelEntry<T> *panel) {
+                   const PanelEntry<T> *panel, int slots) {
     const size_t slot = size_t(block) * 3 + a;
     if (pending_[slot] + n > kFlushEvery) flush(block, a);
     T *partial = partial_.data() + (size_t(block) * 9 + 3 * a) * W;
@@ -181,16 +204,15 @@ private:
     for (int b = 0; b < 3; ++b)
       for (int j = 0; j < W; ++j) acc[b][j] = live ? partial[b * W + j] : T(0);
     for (int j = 0; j < W; ++j) codes[j] = live ? packed[j] : 0;
-    for (int32_t t = 0; t < n; ++t) {
-      const T x = values[t];
-      const PanelEntry<T> &e = panel_entry(panel, offsets[t]);
-#pragma GCC unroll 3
-      for (int b = 0; b < 3; ++b) {
-#pragma omp simd
-        for (int j = 0; j < W; ++j) acc[b][j] += x * e.values[b][j];
-      }
-#pragma omp simd
-      for (int j = 0; j < W; ++j) codes[j] += e.codes[j];
+    switch (slots) {
+    case 0: multiply_add<0>(acc, codes, values, offsets, n, panel); break;
+    case 1: multiply_add<1>(acc, codes, values, offsets, n, panel); break;
+    case 2: multiply_add<2>(acc, codes, values, offsets, n, panel); break;
+    case 3: multiply_add<3>(acc, codes, values, offsets, n, panel); break;
+    case 4: multiply_add<4>(acc, codes, values, offsets, n, panel); break;
+    case 5: multiply_add<5>(acc, codes, values, offsets, n, panel); break;
+    case 6: multiply_add<6>(acc, codes, values, offsets, n, panel); break;
+    default: multiply_add<7>(acc, codes, values, offsets, n, panel); break;
     }
     for (int b = 0; b < 3; ++b)
       for (int j = 0; j < W; ++j) partial[b * W + j] = acc[b][j];
