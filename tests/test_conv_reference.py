@@ -267,3 +267,44 @@ def test_nan_omit_and_raise(rng):
         np.testing.assert_array_equal(counts, ref_counts)
         assert_sums_close(sums, ref_sums, rc.conv_abs_products(ref_op, first, second, shape_arg,
                                                                **case.kwargs()))
+
+
+def _class(v, t):
+    return 1 if v == 0 or abs(v) < t else 0 if v > 0 else 2
+
+
+def _brute_force_filter_grad_1d(x, d_out, k, tx, td, pad):
+    """Kernel gradient of a channels_last stride-1 1D convolution, product by product in IEEE
+    double arithmetic, each product added to its own pair."""
+    n, length, c = x.shape
+    o = d_out.shape[-1]
+    sums = np.zeros((k, c, o, 9))
+    counts = np.zeros((k, c, o, 9), dtype=np.int64)
+    with np.errstate(invalid="ignore"):
+        for b in range(n):
+            for p in range(d_out.shape[1]):
+                for t in range(k):
+                    i = p + t - pad
+                    if not 0 <= i < length:
+                        continue
+                    for ci in range(c):
+                        for co in range(o):
+                            pair = 3 * _class(x[b, i, ci], tx) + _class(d_out[b, p, co], td)
+                            sums[t, ci, co, pair] += float(x[b, i, ci]) * float(d_out[b, p, co])
+                            counts[t, ci, co, pair] += 1
+    return counts, sums
+
+
+def test_infinite_panel_values_with_exact_zero_rows(rng):
+    # post-ReLU x (exact zeros are Z) meets an inf in d_out: 0 * inf is NaN in its own pair
+    x = np.maximum(rng.standard_normal((2, 9, 2)), 0.0)
+    d_out = rng.standard_normal((2, 9, 3))
+    d_out[1, 4, 2] = np.inf
+    counts, sums = nz.conv_backprop_filter_classify(x, d_out, (3, 2, 3), padding="SAME",
+                                                    thresholds=0.1)
+    ref_counts, ref_sums = _brute_force_filter_grad_1d(x, d_out, 3, 0.1, 0.1, 1)
+    np.testing.assert_array_equal(counts, ref_counts)
+    np.testing.assert_array_equal(np.isnan(sums), np.isnan(ref_sums))
+    finite = ~np.isnan(ref_sums)
+    np.testing.assert_allclose(sums[finite], ref_sums[finite], rtol=1e-12, atol=1e-12)
+    assert np.isnan(sums).any() and np.isinf(sums).any()

@@ -54,6 +54,7 @@ void filter_block(const FilterProblem<T> &p, int64_t group, int64_t r0, int64_t 
                        o[2] * p.ds.spatial[2] + group * p.out_per_group * p.ds.channel;
   }
   ws.panel.assign(size_t(cbs * kBlockK), PanelEntry<T>{});
+  uint8_t panel_codes = 0;
   for (int64_t cb = 0; cb < cbs; ++cb) {
     const int64_t col0 = (cb_begin + cb) * W;
     const int jn = int(std::min<int64_t>(W, p.out_per_group - col0));
@@ -62,8 +63,10 @@ void filter_block(const FilterProblem<T> &p, int64_t group, int64_t r0, int64_t 
       for (int j = 0; j < jn; ++j) {
         const int64_t at = ws.d_out_base[i] + (col0 + j) * p.ds.channel;
         put_panel_value(entries[i], j, p.d_out[at], p.d_out_codes[at]);
+        panel_codes |= p.d_out_codes[at];
       }
   }
+  const int slots = 7 | ((panel_codes & kInfiniteBit) ? kPanelInfinite : 0);
   ws.x_offset.resize(size_t(kn));
   int64_t current_tap = -1;
   for (int64_t r = 0; r < rn; ++r) {
@@ -92,7 +95,8 @@ void filter_block(const FilterProblem<T> &p, int64_t group, int64_t r0, int64_t 
   }
   for (int64_t cb = 0; cb < cbs; ++cb) {
     const PanelEntry<T> *panel = ws.panel.data() + cb * kBlockK;
-    for (int64_t r = 0; r < rn; ++r) ws.acc.add_row(r * cbs + cb, row_view(ws.rows, r), panel);
+    for (int64_t r = 0; r < rn; ++r)
+      ws.acc.add_row(r * cbs + cb, row_view(ws.rows, r), panel, slots);
   }
 }
 

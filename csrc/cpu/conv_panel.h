@@ -187,10 +187,14 @@ int pack_activation_panel(const ChannelRowsProblem<T> &p, const KBlock &kb, int6
   const int64_t entries = (kb.tap_end - kb.tap_begin) * width;
   int nonzero = 0;
   for (int a = 0; a < 3; ++a) {
-    int32_t any = 0;
+    int32_t any = 0, infinite = 0;
     for (int64_t i = 0; i < entries; ++i)
-      for (int l = 0; l < W; ++l) any |= panel[i].values[a][l] != T(0);
-    nonzero |= any ? 1 << a : 0;
+      for (int l = 0; l < W; ++l) {
+        const T v = panel[i].values[a][l];
+        any |= v != T(0);
+        infinite |= v - v != T(0);  // inf - inf is NaN; finite values give 0
+      }
+    nonzero |= (any ? 1 << a : 0) | (infinite ? kPanelInfinite : 0);
   }
   return nonzero;
 }

@@ -32,6 +32,9 @@ template <typename T> struct PanelEntry {
   int32_t codes[lanes<T>()];
 };
 
+// Flag beside the nonzero-slot bits of a panel: some panel value is +-inf.
+constexpr int kPanelInfinite = 8;
+
 // Rows refer to their panel entries by byte offset (index * sizeof(PanelEntry<T>)), so the
 // inner loop addresses an entry with one add.
 using PanelOffset = uint32_t;
@@ -149,7 +152,10 @@ public:
 
   // Adds one row's block (all three classes) against one panel block. Bit b of
   // `nonzero_slots` says the panel's class-b slots hold some nonzero value; products with an
-  // all-zero slot are exactly zero and skipped (post-ReLU activations: no N, Z exactly 0).
+  // all-zero slot, or with a near-zero row segment of exact zeros, are exactly zero and skipped
+  // (post-ReLU activations have no N and their Z values are exactly 0). Where either side holds
+  // inf every product is kept (inf * 0 is NaN): rows by the exact path, panels by the flag
+  // kPanelInfinite in `nonzero_slots`.
   void add_row(int64_t block, const RowView<T> &row, const PanelEntry<T> *panel,
                int nonzero_slots = 7) {
     for (int a = 0; a < 3; ++a) {
@@ -158,7 +164,10 @@ public:
         add_exact(block, a, row.values[a], row.offsets[a], row.lengths[a], panel);
       else
         add_segment(block, a, row.values[a], row.offsets[a], row.lengths[a], panel,
-                    nonzero_slots);
+                    a == kNearZero && !(nonzero_slots & kPanelInfinite) &&
+                            all_zero(row.values[a], row.lengths[a])
+                        ? 0
+                        : nonzero_slots & 7);
     }
   }
 
@@ -172,6 +181,13 @@ public:
   const int64_t *counts() const { return count_.data(); }
 
 private:
+  // A near-zero segment of exact zeros (post-ReLU data) has only zero products: counts only.
+  static bool all_zero(const T *values, int32_t n) {
+    int32_t nonzero = 0;
+    for (int32_t t = 0; t < n; ++t) nonzero |= values[t] != T(0);
+    return nonzero == 0;
+  }
+
   // Multiply-adds of one segment against the slots in `Slots` (bit b = class b); counts of
   // all three classes travel in one packed integer add.
   template <int Slots>
