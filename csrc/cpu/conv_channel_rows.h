@@ -120,11 +120,12 @@ void channel_row_tile(const ChannelRowsProblem<T> &p, const std::vector<KBlock> 
   }
   for (int64_t r = 0; r < rn; ++r) ws.acc.finish(r);
   ws.lane_cells.resize(size_t(W));
+  const int64_t first_cell =
+      tile.n * p.out_strides.batch + (group * p.rows + row_begin) * p.out_strides.channel;
   for (int l = 0; l < tile.lanes; ++l)
-    ws.lane_cells[size_t(l)] =
-        tile.n * p.out_strides.batch + tile.coords[l][0] * p.out_strides.spatial[0] +
-        tile.coords[l][1] * p.out_strides.spatial[1] + tile.coords[l][2] * p.out_strides.spatial[2] +
-        (group * p.rows + row_begin) * p.out_strides.channel;
+    ws.lane_cells[size_t(l)] = first_cell + tile.coords[l][0] * p.out_strides.spatial[0] +
+                               tile.coords[l][1] * p.out_strides.spatial[1] +
+                               tile.coords[l][2] * p.out_strides.spatial[2];
   emit_tile(writer, out, ws.acc.totals(), ws.acc.counts(), W, rn, tile.lanes,
             ws.lane_cells.data(), p.out_strides.channel, /*rows_hold_second=*/true);
 }
