@@ -9,7 +9,8 @@ torch = pytest.importorskip("torch")
 nn = torch.nn
 F = torch.nn.functional
 
-from nearzero import GradientRecorder, Report, explain_model, explain_near_zero_gradients  # noqa: E402
+from nearzero import (GradientRecorder, Report, explain_model,  # noqa: E402
+                      explain_near_zero_gradients)
 from nearzero.report import ModelOverview  # noqa: E402
 
 CAUSES = {"inputs_near_zero", "dead_activation", "weights_near_zero", "backprop_near_zero",
@@ -113,7 +114,7 @@ def test_overview_table_and_round_trip():
 
 
 def test_plots_are_written(tmp_path):
-    matplotlib = pytest.importorskip("matplotlib")  # noqa: F841
+    pytest.importorskip("matplotlib")
     model, x, y = model_and_batch()
     recorder = GradientRecorder(model, record_every=2)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)

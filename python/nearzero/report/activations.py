@@ -42,7 +42,8 @@ def derivative_of_module(module: nn.Module, z: torch.Tensor):
     if isinstance(module, NOT_ACTIVATIONS) or any(True for _ in module.children()):
         return None
     known = isinstance(module, KNOWN_ACTIVATIONS)
-    if not known and (any(True for _ in module.parameters()) or any(True for _ in module.buffers())):
+    has_state = any(True for _ in module.parameters()) or any(True for _ in module.buffers())
+    if not known and has_state:
         return None  # calling it again could have side effects we cannot see
     with torch.enable_grad():
         leaf = z.detach().clone().requires_grad_(True)

@@ -4,6 +4,8 @@ Z_l, S_l, A_l), the backward pass (dJ/dA_l, dJ/dZ_l, dJ/dW_l) and the ranked cau
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 from torch.nn import functional as F
 
@@ -103,7 +105,8 @@ def _activation_tensors(capture, math):
                                f"activation; {activation.note.split('; ', 1)[-1]}")
         return s, a, d_a, activation
     s, a = math.flat(capture.s), math.flat(capture.a)
-    activation = capture.activation or Activation("unknown", "module")
+    # A copy: notes added here must not pile up on the capture when it is explained again.
+    activation = dataclasses.replace(capture.activation or Activation("unknown", "module"))
     d_a = math.flat(capture.d_a)
     if d_a is None:  # A_l did not reach the loss through autograd hooks: recover where S_l != 0
         d_a = torch.where(s != 0, d_z / s, torch.full_like(d_z, float("nan")))
@@ -123,7 +126,8 @@ def _analyse(data, capture, measurer, grad, grad_mask, t, verbose, explain_cause
         data["notes"].append(activation.note)
     weight = capture.weight
     th = {"a0": measurer.threshold(a0), "weight": measurer.threshold(weight, sharded=False),
-          "s": measurer.threshold(s), "d_a": measurer.threshold(d_a), "d_z": measurer.threshold(d_z)}
+          "s": measurer.threshold(s), "d_a": measurer.threshold(d_a),
+          "d_z": measurer.threshold(d_z)}
     axis = math.unit_axis
     z_section = measurer.computation(
         "compute Z_l", math.forward_equation, ["A_0", "W_l"],
@@ -160,8 +164,7 @@ def _analyse(data, capture, measurer, grad, grad_mask, t, verbose, explain_cause
     values = {"A_0": a0, "W_l": weight, "Z_l": z, "S_l": s, "A_l": a, "dJ/dA_l": d_a,
               "dJ/dZ_l": d_z, "dJ/dW_l": grad}
     for section in sections:
-        section["pass"] = "forward" if section["key"] in FORWARD_KEYS \
-            else "backward"
+        section["pass"] = "forward" if section["key"] in FORWARD_KEYS else "backward"
         if verbose and section["kind"] == "tensor":
             section.update(measurer.percentiles(values[section["key"]],
                                                 sharded=section["key"] not in REPLICATED))

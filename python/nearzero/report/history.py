@@ -13,49 +13,50 @@ _FLUSH_EVERY = 1024  # device tensors kept before they are moved to the host in 
 
 
 class StepStatistics:
-    """Per layer: (near-zero count, dead-unit count) of its weight gradient, as one
-    (layers, 2) float64 device tensor (NaN where a layer got no gradient this step).
+    """Per layer, two counts of its weight gradient, as one int64 device tensor of shape
+    (layers * 2,): weights whose gradient is near zero, and units that got some gradient
+    (-1 for both where a layer got no gradient this step).
 
-    A gradient is near zero when |g| < tolerance * mean|g| of the layer (exact zeros always
+    A gradient is near zero when |g| <= tolerance * mean|g| of the layer (exact zeros always
     are); a unit (output feature or channel, the first weight axis) is dead when it gets no
     gradient at all: every weight of it has an exactly zero gradient. This runs on every
     training step, where the fixed cost of each tensor operation dominates for small layers:
-    seven operations per layer, with row sums as a matrix-vector product (small
-    dimension-wise reductions can stall on busy CPU threads).
+    seven operations per layer, the row sums as a matrix-vector product with a vector that
+    already holds the tolerance (small dimension-wise reductions can stall busy CPU threads).
     """
 
     def __init__(self, shapes, tolerance: float):
         self.tolerance = float(tolerance)
         self.shapes = [tuple(shape) for shape in shapes]
-        self._ones = {}
+        self._scaled_ones = {}
 
     def __call__(self, grads: list):
         present = [g for g in grads if g is not None]
         if not present:
             return None
         device = present[0].device
-        values = []
-        for grad in grads:
-            if grad is None:
-                values += [torch.full((), float("nan"), dtype=torch.float64, device=device)] * 2
-                continue
-            magnitude = grad.detach().abs()
-            if magnitude.dtype not in (torch.float32, torch.float64):
-                magnitude = magnitude.float()
-            rows = magnitude.reshape(magnitude.shape[0] if magnitude.dim() else 1, -1)
-            row_sums = torch.mv(rows, self._ones_for(rows))
-            # Clamped so that exact zeros are below the level even when it is 0.
-            level = (row_sums.sum() * (self.tolerance / max(rows.numel(), 1))).clamp_min(
-                torch.finfo(rows.dtype).tiny)
-            values += [(rows < level).sum(), (row_sums == 0).sum()]
-        return torch.stack([v.to(device=device, dtype=torch.float64) for v in values]
-                           ).reshape(len(grads), 2)
+        counts = []
+        with torch.no_grad():
+            for grad in grads:
+                if grad is None:
+                    counts += [torch.full((), -1, dtype=torch.int64, device=device)] * 2
+                    continue
+                magnitude = grad.abs()
+                if magnitude.dtype not in (torch.float32, torch.float64):
+                    magnitude = magnitude.float()
+                rows = magnitude.reshape(magnitude.shape[0] if magnitude.dim() else 1, -1)
+                # Row sums times tolerance / size: their total is the near-zero level.
+                scaled_row_sums = torch.mv(rows, self._scaled_ones_for(rows))
+                counts += [(rows <= scaled_row_sums.sum()).sum(),
+                           torch.count_nonzero(scaled_row_sums)]
+            return torch.stack([c.to(device) for c in counts])
 
-    def _ones_for(self, rows):
-        key = (rows.shape[1], rows.dtype, rows.device)
-        if key not in self._ones:
-            self._ones[key] = torch.ones(rows.shape[1], dtype=rows.dtype, device=rows.device)
-        return self._ones[key]
+    def _scaled_ones_for(self, rows):
+        key = (tuple(rows.shape), rows.dtype, rows.device)
+        if key not in self._scaled_ones:
+            self._scaled_ones[key] = torch.full((rows.shape[1],), self.tolerance / rows.numel(),
+                                                dtype=rows.dtype, device=rows.device)
+        return self._scaled_ones[key]
 
 
 def statistics_sizes(grad_shape) -> tuple:
@@ -72,13 +73,13 @@ class GradientHistory:
     def __init__(self, layer_names, sizes):
         """`sizes`: per layer, (weights, units) that the statistics' counts are out of."""
         self.layer_names = list(layer_names)
-        self._sizes = torch.tensor(sizes, dtype=torch.float64).reshape(-1, len(STATISTICS))
+        self._sizes = np.array(sizes, dtype=np.float64).reshape(-1, len(STATISTICS))
         self._steps = []
         self._pending = []  # one (layers, 2) device tensor per step, not yet on the host
         self._host = np.zeros((0, len(self.layer_names), len(STATISTICS)), dtype=np.float64)
 
     def append(self, step: int, counts: torch.Tensor) -> None:
-        """`counts`: (layers, 2) device tensor from StepStatistics (NaN: no gradient)."""
+        """`counts`: the device tensor of StepStatistics for this step."""
         if counts is None:
             return
         self._pending.append(counts)
@@ -112,5 +113,8 @@ class GradientHistory:
             return
         block = torch.stack([p.to(self._pending[0].device) for p in self._pending]).cpu()
         self._pending = []
-        fractions = block.double() / self._sizes
-        self._host = np.concatenate([self._host, fractions.numpy()])
+        counts = block.numpy().reshape(len(block), -1, len(STATISTICS)).astype(np.float64)
+        weights, units = self._sizes[:, 0], self._sizes[:, 1]
+        fractions = np.stack([counts[..., 0] / weights, (units - counts[..., 1]) / units], -1)
+        fractions[counts[..., 0] < 0] = np.nan  # the layer got no gradient at that step
+        self._host = np.concatenate([self._host, fractions])

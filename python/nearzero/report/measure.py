@@ -64,7 +64,8 @@ class Measurer:
         totals = counts if unit_axis is None else counts.sum(0)
         near_zero = _share(totals[1], totals.sum())
         section = {"kind": "tensor", "key": key, "title": title, "shape": list(x.shape),
-                   "size": dist.global_size(x) if sharded else x.numel(), "threshold": t, "near_zero_fraction": near_zero,
+                   "size": dist.global_size(x) if sharded else x.numel(), "threshold": t,
+                   "near_zero_fraction": near_zero,
                    "breakdown": _breakdown(totals, sums if unit_axis is None else sums.sum(0),
                                            SINGLE_TERMS)}
         summary = [(f"{near_zero * 100:.1f}% near-zero", near_zero)]

@@ -21,10 +21,10 @@ class GradientRecorder:
     ``layers`` is None (every ``nn.Linear`` and ``nn.Conv1d/2d/3d``) or a list of module names
     or modules; other module types are accepted and get gradient statistics only. Wrap each
     step's forward and backward pass in ``with recorder.step(i):``. Every ``record_every``-th
-    step (``i % record_every == 0``) is recorded in full; the latest ``keep`` recorded steps are
-    kept. Every step adds one entry to the history (see `history`): the fraction of each
-    layer's weight gradients that are near zero (``|g| <= history_tolerance * mean|g|``) and of
-    its units that got no gradient at all. ``detach()`` removes every hook.
+    step (``i % record_every == 0``; None: none) is recorded in full; the latest ``keep``
+    recorded steps are kept. Every step adds one entry to the history (see `history`): the
+    fraction of each layer's weight gradients that are near zero (``|g| <= history_tolerance *
+    mean|g|``) and of its units that got no gradient at all. ``detach()`` removes every hook.
     """
 
     def __init__(self, model: nn.Module, layers=None, record_every: int = 100, *, keep: int = 1,
