@@ -176,3 +176,23 @@ def test_bad_arguments():
         explain_near_zero_gradients(recorder, "4", inputs=x)
     with pytest.raises(ValueError, match="not recorded"):
         explain_near_zero_gradients(recorder, "1")
+
+
+@pytest.mark.parametrize("precision", ["bfloat16-autocast", "float64"])
+def test_mixed_precision_and_double(precision):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.GELU(), nn.Flatten(),
+                          nn.Linear(8 * 6 * 6, 5))
+    x, y = torch.randn(4, 3, 6, 6), torch.randint(0, 5, (4,))
+    if precision == "float64":
+        model, x = model.double(), x.double()
+    recorder = GradientRecorder(model, record_every=1)
+    with recorder.step(0):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision != "float64"):
+            out = model(x)
+        F.cross_entropy(out.float(), y).backward()
+    overview = explain_model(recorder, verbose=True).to_dict()
+    for layer in overview["layers"]:
+        tolerance = 1e-2 if precision != "float64" else 1e-12
+        assert layer["gradient_check"]["relative_error"] < tolerance
+        assert layer["causes"]

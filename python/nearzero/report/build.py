@@ -185,7 +185,10 @@ def _multiply(x, y, thresholds, reduce, mask):
 
 def _gradient_check(math, a0, d_z, grad) -> dict:
     """How well A_0ᵀ·dJ/dZ_l from the captured tensors reproduces the recorded dJ/dW_l: a
-    check that every tensor of the report comes from the same step."""
+    check that every tensor of the report comes from the same step. Computed in at least
+    float32: under autocast A_0 and dJ/dZ_l can differ in dtype."""
+    dtype = torch.promote_types(torch.promote_types(a0.dtype, d_z.dtype), torch.float32)
+    a0, d_z = a0.to(dtype), d_z.to(dtype)
     if math.is_conv:
         m = math.module
         pairs = math.conv_arguments()["padding"]
@@ -194,10 +197,10 @@ def _gradient_check(math, a0, d_z, grad) -> dict:
                    3: torch.nn.grad.conv3d_weight}[x.dim() - 2]
         estimate = grad_fn(x, m.weight.shape, d_z, m.stride, 0, m.dilation, m.groups)
     else:
-        estimate = d_z.t().to(a0.dtype) @ a0
+        estimate = d_z.t() @ a0
     if dist.is_distributed():
         estimate = dist.all_reduce_sum(estimate).to(grad.dtype) / dist.world_size()
-    error = (estimate - grad).abs().max()
+    error = (estimate - grad.to(dtype)).abs().max()
     scale = grad.abs().max()
     return {"max_abs_error": float(error), "max_abs_gradient": float(scale),
             "relative_error": float(error / scale) if float(scale) > 0 else float(error)}
