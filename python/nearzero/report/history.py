@@ -27,8 +27,8 @@ class StepStatistics:
 
     def __init__(self, shapes, tolerance: float):
         self.tolerance = float(tolerance)
-        self.shapes = [tuple(shape) for shape in shapes]
-        self._scaled_ones = {}
+        self.rows = [(int(shape[0]) if len(shape) else 1, -1) for shape in shapes]
+        self._row_weights = {}  # (layer, dtype, device) -> tolerance / size, per column
 
     def __call__(self, grads: list):
         present = [g for g in grads if g is not None]
@@ -37,26 +37,29 @@ class StepStatistics:
         device = present[0].device
         counts = []
         with torch.no_grad():
-            for grad in grads:
+            for index, grad in enumerate(grads):
                 if grad is None:
                     counts += [torch.full((), -1, dtype=torch.int64, device=device)] * 2
                     continue
-                magnitude = grad.abs()
-                if magnitude.dtype not in (torch.float32, torch.float64):
-                    magnitude = magnitude.float()
-                rows = magnitude.reshape(magnitude.shape[0] if magnitude.dim() else 1, -1)
+                rows = grad.abs().reshape(self.rows[index])
+                if rows.dtype not in (torch.float32, torch.float64):
+                    rows = rows.float()
                 # Row sums times tolerance / size: their total is the near-zero level.
-                scaled_row_sums = torch.mv(rows, self._scaled_ones_for(rows))
-                counts += [(rows <= scaled_row_sums.sum()).sum(),
-                           torch.count_nonzero(scaled_row_sums)]
-            return torch.stack([c.to(device) for c in counts])
+                scaled_row_sums = torch.mv(rows, self._weights(index, rows))
+                counts.append(torch.count_nonzero(rows <= scaled_row_sums.sum()))
+                counts.append(torch.count_nonzero(scaled_row_sums))
+            if any(c.device != device for c in counts):  # layers spread over devices
+                counts = [c.to(device) for c in counts]
+            return torch.stack(counts)
 
-    def _scaled_ones_for(self, rows):
-        key = (tuple(rows.shape), rows.dtype, rows.device)
-        if key not in self._scaled_ones:
-            self._scaled_ones[key] = torch.full((rows.shape[1],), self.tolerance / rows.numel(),
-                                                dtype=rows.dtype, device=rows.device)
-        return self._scaled_ones[key]
+    def _weights(self, index: int, rows):
+        key = (index, rows.dtype, rows.device)
+        weights = self._row_weights.get(key)
+        if weights is None:
+            weights = torch.full((rows.shape[1],), self.tolerance / rows.numel(),
+                                 dtype=rows.dtype, device=rows.device)
+            self._row_weights[key] = weights
+        return weights
 
 
 def statistics_sizes(grad_shape) -> tuple:
