@@ -7,7 +7,7 @@
 #include "cuda/classify_output_cuda.cuh"
 #include "cuda/cuda_check.h"
 #include "cuda/device_info_cuda.h"
-#include "cuda/tiled_classify_cuda.cuh"
+#include "cuda/tiled_slice_cuda.cuh"
 
 #include <algorithm>
 
