@@ -215,3 +215,14 @@ def test_step_statistics_follow_their_definition():
         assert row[1] == int((units.amax(1) > 0).sum())  # units that got some gradient
     missing = statistics([grads[0], None, grads[2], grads[3]]).reshape(-1, 2)
     assert (missing[1] == -1).all() and torch.equal(missing[0], got[0])
+
+
+def test_layer_called_twice_gets_a_note():
+    torch.manual_seed(0)
+    shared = nn.Linear(4, 4)
+    model = nn.Sequential(shared, nn.ReLU(), shared)
+    recorder = GradientRecorder(model, layers=["0"], record_every=1)
+    with recorder.step(0):
+        model(torch.randn(5, 4)).sum().backward()
+    d = explain_near_zero_gradients(recorder, "0").to_dict()
+    assert any("ran 2 times" in note for note in d["notes"])

@@ -124,6 +124,9 @@ def _analyse(data, capture, measurer, grad, grad_mask, t, verbose, explain_cause
                           "note": activation.note}
     if activation.note:
         data["notes"].append(activation.note)
+    if capture.calls > 1:
+        data["notes"].append(f"the layer ran {capture.calls} times in this step; the report "
+                             "explains its first call, while dJ/dW_l sums over all of them")
     weight = capture.weight
     th = {"a0": measurer.threshold(a0), "weight": measurer.threshold(weight, sharded=False),
           "s": measurer.threshold(s), "d_a": measurer.threshold(d_a),

@@ -37,6 +37,7 @@ class LayerCapture:
     activation: Activation = None
     consumer: str = None  # the non-activation module that Z_l fed, if any
     z_node: object = None  # autograd node of Z_l, to recognise a function applied to it
+    calls: int = 0  # forward calls in the step (weights shared over several calls)
 
 
 class StepCapture:
@@ -75,6 +76,7 @@ class StepCapture:
         record = self.records[name]
 
         def hook(module, inputs, output):
+            record.calls += 1
             if record.z is not None or not isinstance(output, torch.Tensor):
                 return  # only the first call of a step is captured
             if inputs and isinstance(inputs[0], torch.Tensor):
