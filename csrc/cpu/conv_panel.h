@@ -113,6 +113,13 @@ template <typename T> inline void put_lane(PanelEntry<T> &e, int l, T x, int cls
   e.codes[l] = cls == kNoClass ? 0 : int32_t(1) << (kCountBits * cls);
 }
 
+// What one packed value tells the kernel: bit `cls` if it is a nonzero value of class `cls`,
+// kPanelInfinite if it is +-inf (a lane of no class adds nothing).
+template <typename T> inline int32_t slot_flags(T x, int32_t cls, uint8_t code) {
+  if (cls == kNoClass) return 0;
+  return (x != T(0) ? 1 << cls : 0) | ((code & kInfiniteBit) ? kPanelInfinite : 0);
+}
+
 // Packs the tile's activation values for k block `kb` of `group` into panel[0, block size);
 // returns which class slots hold a nonzero value (bit b = class b).
 template <typename T>
@@ -127,6 +134,7 @@ int pack_activation_panel(const ChannelRowsProblem<T> &p, const KBlock &kb, int6
                         p.a_strides.spatial[2] == 1;
   int32_t valid[W];
   int64_t offset[W];
+  int32_t seen[W] = {};  // per lane: slot_flags of every value packed
   for (int64_t tap = kb.tap_begin; tap < kb.tap_end; ++tap) {
     int64_t t[3];
     unflatten3(tap, p.kernel_size, t);
@@ -173,30 +181,26 @@ int pack_activation_panel(const ChannelRowsProblem<T> &p, const KBlock &kb, int6
 #pragma omp simd
         for (int l = 0; l < W; ++l)
           e.codes[l] = cls[l] == kNoClass ? 0 : int32_t(1) << (kCountBits * cls[l]);
+#pragma omp simd
+        for (int l = 0; l < W; ++l) {  // slot_flags, branch-free
+          const int32_t real = cls[l] != kNoClass;
+          seen[l] |= ((int32_t(v[l] != T(0)) & real) << cls[l]) |
+                     ((int32_t(codes[l] & kInfiniteBit) << 1) * real);
+        }
       } else {
         for (int l = 0; l < W; ++l) {
           const int64_t at = offset[l] + c * ch;
-          if (valid[l])
-            put_lane(e, l, p.a_values[at], p.a_codes[at] & 3);
-          else
-            put_lane(e, l, T(0), kNoClass);
+          const T x = valid[l] ? p.a_values[at] : T(0);
+          const uint8_t code = valid[l] ? p.a_codes[at] : uint8_t(kNoClass);
+          put_lane(e, l, x, code & 3);
+          seen[l] |= slot_flags(x, code & 3, code);
         }
       }
     }
   }
-  const int64_t entries = (kb.tap_end - kb.tap_begin) * width;
-  int nonzero = 0;
-  for (int a = 0; a < 3; ++a) {
-    int32_t any = 0, infinite = 0;
-    for (int64_t i = 0; i < entries; ++i)
-      for (int l = 0; l < W; ++l) {
-        const T v = panel[i].values[a][l];
-        any |= v != T(0);
-        infinite |= v - v != T(0);  // inf - inf is NaN; finite values give 0
-      }
-    nonzero |= (any ? 1 << a : 0) | (infinite ? kPanelInfinite : 0);
-  }
-  return nonzero;
+  int32_t flags = 0;
+  for (int l = 0; l < W; ++l) flags |= seen[l];
+  return flags;
 }
 
 }  // namespace conv_detail

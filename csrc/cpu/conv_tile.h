@@ -188,11 +188,22 @@ private:
     return nonzero == 0;
   }
 
-  // Multiply-adds of one segment against the slots in `Slots` (bit b = class b); counts of
-  // all three classes travel in one packed integer add.
+  // At most three multiply-adds per product: the row value against the P, Z, N slots that
+  // `Slots` names (bit b = class b); counts of all three classes travel in one packed integer
+  // add. One instance per slot set, so the accumulators stay in registers.
   template <int Slots>
-  static void multiply_add(T (&acc)[3][W], int32_t (&codes)[W], const T *values,
-                           const PanelOffset *offsets, int32_t n, const PanelEntry<T> *panel) {
+  void add_segment_to(int64_t block, int a, const T *values, const PanelOffset *offsets,
+                      int32_t n, const PanelEntry<T> *panel) {
+    const size_t slot = size_t(block) * 3 + a;
+    if (pending_[slot] + n > kFlushEvery) flush(block, a);
+    T *partial = partial_.data() + (size_t(block) * 9 + 3 * a) * W;
+    int32_t *packed = packed_.data() + slot * W;
+    T acc[3][W];
+    int32_t codes[W];
+    const bool live = (state_[slot] & kLive) != 0;
+    for (int b = 0; b < 3; ++b)
+      for (int j = 0; j < W; ++j) acc[b][j] = live ? partial[b * W + j] : T(0);
+    for (int j = 0; j < W; ++j) codes[j] = live ? packed[j] : 0;
     for (int32_t t = 0; t < n; ++t) {
       const T x = values[t];
       const PanelEntry<T> &e = panel_entry(panel, offsets[t]);
@@ -205,36 +216,25 @@ private:
 #pragma omp simd
       for (int j = 0; j < W; ++j) codes[j] += e.codes[j];
     }
-  }
-
-  // At most three multiply-adds per product: the row value against the P, Z, N slots.
-  void add_segment(int64_t block, int a, const T *values, const PanelOffset *offsets, int32_t n,
-                   const PanelEntry<T> *panel, int slots) {
-    const size_t slot = size_t(block) * 3 + a;
-    if (pending_[slot] + n > kFlushEvery) flush(block, a);
-    T *partial = partial_.data() + (size_t(block) * 9 + 3 * a) * W;
-    int32_t *packed = packed_.data() + slot * W;
-    T acc[3][W];
-    int32_t codes[W];
-    const bool live = (state_[slot] & kLive) != 0;
-    for (int b = 0; b < 3; ++b)
-      for (int j = 0; j < W; ++j) acc[b][j] = live ? partial[b * W + j] : T(0);
-    for (int j = 0; j < W; ++j) codes[j] = live ? packed[j] : 0;
-    switch (slots) {
-    case 0: multiply_add<0>(acc, codes, values, offsets, n, panel); break;
-    case 1: multiply_add<1>(acc, codes, values, offsets, n, panel); break;
-    case 2: multiply_add<2>(acc, codes, values, offsets, n, panel); break;
-    case 3: multiply_add<3>(acc, codes, values, offsets, n, panel); break;
-    case 4: multiply_add<4>(acc, codes, values, offsets, n, panel); break;
-    case 5: multiply_add<5>(acc, codes, values, offsets, n, panel); break;
-    case 6: multiply_add<6>(acc, codes, values, offsets, n, panel); break;
-    default: multiply_add<7>(acc, codes, values, offsets, n, panel); break;
-    }
     for (int b = 0; b < 3; ++b)
       for (int j = 0; j < W; ++j) partial[b * W + j] = acc[b][j];
     for (int j = 0; j < W; ++j) packed[j] = codes[j];
     pending_[slot] += n;
     state_[slot] |= kLive;
+  }
+
+  void add_segment(int64_t block, int a, const T *values, const PanelOffset *offsets, int32_t n,
+                   const PanelEntry<T> *panel, int slots) {
+    switch (slots) {
+    case 0: return add_segment_to<0>(block, a, values, offsets, n, panel);
+    case 1: return add_segment_to<1>(block, a, values, offsets, n, panel);
+    case 2: return add_segment_to<2>(block, a, values, offsets, n, panel);
+    case 3: return add_segment_to<3>(block, a, values, offsets, n, panel);
+    case 4: return add_segment_to<4>(block, a, values, offsets, n, panel);
+    case 5: return add_segment_to<5>(block, a, values, offsets, n, panel);
+    case 6: return add_segment_to<6>(block, a, values, offsets, n, panel);
+    default: return add_segment_to<7>(block, a, values, offsets, n, panel);
+    }
   }
 
   // Rows holding +-inf: each product goes straight to its own pair in double, so inf never
