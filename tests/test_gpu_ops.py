@@ -11,6 +11,12 @@ from conftest import DISTRIBUTIONS, assert_sums_close, sample
 from gpu_support import device  # noqa: F401  (fixture)
 
 
+def check_reference(device, got, ref_counts, ref_sums, abs_scale):
+    """The GPU result against the unfused float64 reference itself."""
+    np.testing.assert_array_equal(device.get(got[0]), ref_counts)
+    assert_sums_close(device.get(got[1]), ref_sums, abs_scale)
+
+
 def check_pair(device, got, want, abs_scale):
     """got: a GPU result; want: the CPU result of the same call."""
     counts, sums = got[0], got[1]
@@ -45,6 +51,8 @@ def test_multiply_classify_broadcasting(device, rng, kind, dtype):
         got = nz.multiply_classify(device.put(x), device.put(y), 0.8, return_thresholds=True)
         want = nz.multiply_classify(x, y, 0.8, return_thresholds=True)
         check_pair(device, got, want, ref.abs_products(np.multiply, x, y))
+        check_reference(device, got, *ref.multiply_classify(x, y, *got[2]),
+                        ref.abs_products(np.multiply, x, y))
 
 
 def test_multiply_classify_strided_device_views(device, rng):
@@ -71,6 +79,8 @@ def test_matmul_matches_cpu(device, rng, kind, dtype):
         got = nz.matmul_classify(device.put(x), device.put(y), 0.9, thresholds, True)
         want = nz.matmul_classify(x, y, 0.9, thresholds, True)
         check_pair(device, got, want, ref.abs_products(np.matmul, x, y))
+        check_reference(device, got, *ref.matmul_classify(x, y, *got[2]),
+                        ref.abs_products(np.matmul, x, y))
 
 
 @pytest.mark.parametrize("layout", ["xT", "yT", "both", "sliced"])
@@ -156,4 +166,6 @@ def test_tensordot(device, rng, xs, ys, axes):
     x, y = sample(rng, xs, "normal", np.float64), sample(rng, ys, "discrete", np.float64)
     got = nz.tensordot_classify(device.put(x), device.put(y), axes, 0.8, return_thresholds=True)
     want = nz.tensordot_classify(x, y, axes, 0.8, return_thresholds=True)
-    check_pair(device, got, want, ref.abs_products(lambda a, b: np.tensordot(a, b, axes), x, y))
+    scale = ref.abs_products(lambda a, b: np.tensordot(a, b, axes), x, y)
+    check_pair(device, got, want, scale)
+    check_reference(device, got, *ref.tensordot_classify(x, y, axes, *got[2]), scale)
