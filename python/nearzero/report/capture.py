@@ -42,18 +42,23 @@ class LayerCapture:
 
 class StepCapture:
     """Hooks for one recorded step. `install` before the forward pass, `finish` after the
-    backward pass (it removes every hook) and returns {layer name: LayerCapture}."""
+    backward pass (it removes every hook) and returns {layer name: LayerCapture}; `remove`
+    when the step fails."""
 
     def __init__(self, model: nn.Module, layers: dict, step: int):
         self.model = model
         self.layers = layers
         self.records = {name: LayerCapture(name, module, step) for name, module in layers.items()}
         self._pending = {}  # id(Z_l) -> (layer name, Z_l): outputs whose consumer is unknown
+        self._grads = {name: {} for name in layers}  # this step's parameter gradients
         self._handles = []
 
     def install(self) -> None:
         for name, module in self.layers.items():
             self._handles.append(module.register_forward_hook(self._layer_hook(name)))
+            for param_name, param in module.named_parameters():
+                if param.requires_grad:
+                    self._handles.append(param.register_hook(self._grad_hook(name, param_name)))
         for module in self.model.modules():
             if not any(True for _ in module.children()):
                 self._handles.append(module.register_forward_hook(self._consumer_hook))
@@ -64,13 +69,21 @@ class StepCapture:
         self._handles.clear()
         self._pending.clear()
 
-    def finish(self, grads: dict) -> dict:
-        """Attach the step's parameter gradients ({layer: {param: grad}}) and stop capturing."""
+    def finish(self) -> dict:
+        """Stop capturing; the records with the step's parameter gradients."""
         self.remove()
         for name, record in self.records.items():
-            record.grads = {p: g.detach().clone() for p, g in grads.get(name, {}).items()}
+            record.grads = {p: g.detach().clone() for p, g in self._grads[name].items()}
             record.z_node = None  # the graph is gone after backward; do not keep it alive
         return self.records
+
+    def _grad_hook(self, layer: str, param: str):
+        grads = self._grads[layer]
+
+        def hook(grad):  # this step's gradient, whatever .grad already held
+            grads[param] = grad if param not in grads else grads[param] + grad
+
+        return hook
 
     def _layer_hook(self, name):
         record = self.records[name]

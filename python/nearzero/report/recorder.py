@@ -46,30 +46,25 @@ class GradientRecorder:
         self._statistics = StepStatistics(shapes, self.history_tolerance)
         self.history = GradientHistory(self.layers, [statistics_sizes(s) for s in shapes])
         self._captures = OrderedDict()  # step -> {layer name: LayerCapture}
-        self._grads = None  # {layer: {param: grad}} of the step in progress
+        self._in_step = False
         self._next_step = 0
-        self._handles = []
         self._detached = False
-        for name, module in self.layers.items():
-            for param_name, param in module.named_parameters():
-                if param.requires_grad:
-                    self._handles.append(param.register_hook(self._grad_hook(name, param_name)))
 
     # -- training loop -------------------------------------------------------------------------
     @contextmanager
     def step(self, index: int = None):
         """Context for one step's forward and backward pass (index: the training step)."""
-        if self._grads is not None:
+        if self._in_step:
             raise RuntimeError("recorder.step() contexts cannot be nested")
         if self._detached:
             raise RuntimeError("this recorder has been detached")
         index = self._next_step if index is None else int(index)
         self._next_step = index + 1
         capture = None
-        if self.should_record(index):
+        if self.should_record(index):  # hooks only for recorded steps: the others run bare
             capture = StepCapture(self.model, self.layers, index)
             capture.install()
-        self._grads = {}
+        self._in_step = True
         try:
             yield self
         except BaseException:
@@ -79,25 +74,18 @@ class GradientRecorder:
         else:
             self._end_step(index, capture)
         finally:
-            self._grads = None
+            self._in_step = False
 
     def should_record(self, index: int) -> bool:
         return self.record_every is not None and index % self.record_every == 0
 
-    def _grad_hook(self, layer: str, param: str):
-        def hook(grad):
-            if self._grads is None:
-                return
-            grads = self._grads.setdefault(layer, {})
-            grads[param] = grad if param not in grads else grads[param] + grad
-
-        return hook
-
     def _end_step(self, index: int, capture) -> None:
-        grads = [self._grads.get(name, {}).get(param) for name, param in self._main_params.items()]
+        # The history reads .grad as the step ends: what the optimizer is about to apply.
+        grads = [None if param is None else getattr(self.layers[name], param).grad
+                 for name, param in self._main_params.items()]
         self.history.append(index, self._statistics(grads))
         if capture is not None:
-            records = capture.finish(self._grads)
+            records = capture.finish()
             if any(r.grads for r in records.values()):
                 self._captures[index] = records
                 while len(self._captures) > self.keep:
@@ -139,10 +127,8 @@ class GradientRecorder:
 
     # -- lifetime ------------------------------------------------------------------------------
     def detach(self) -> None:
-        """Remove every hook; the history and recorded steps stay readable."""
-        for handle in self._handles:
-            handle.remove()
-        self._handles.clear()
+        """Stop recording: no hook stays on the model (they only live during recorded steps);
+        the history and recorded steps stay readable."""
         self._detached = True
 
     def __enter__(self):
