@@ -167,6 +167,7 @@ void classify_channel_rows(const ChannelRowsProblem<T> &p, const ClassifyOutput 
       for (int64_t tile = tile_begin; tile < tile_end; ++tile)
         channel_row_tile(p, blocks, group, row_begin, row_end, tile, ws, writer, out);
     }
+    finish_stores();
 #pragma omp critical(nearzero_merge)
     writer.merge_into();
   }

@@ -6,7 +6,12 @@
 #include "cpu/classify_output.h"
 
 #include <cstdint>
+#include <cstring>
 #include <vector>
+
+#if defined(__AVX__)
+#include <immintrin.h>
+#endif
 
 namespace nearzero {
 namespace conv_detail {
@@ -17,6 +22,29 @@ struct CellTotals {
   std::vector<double> total;
   std::vector<int64_t> count;
 };
+
+// Copies a run of `bytes` (a multiple of 32) into the result. Where the destination is 32-byte
+// aligned the stores bypass the cache: the result is written once and not read back, and
+// ordinary stores would first read every line of the (often hundreds of MB) result.
+inline void store_run(void *dst, const void *src, size_t bytes) {
+#if defined(__AVX__)
+  if ((reinterpret_cast<uintptr_t>(dst) & 31) == 0) {
+    for (size_t i = 0; i < bytes; i += 32)
+      _mm256_stream_si256(reinterpret_cast<__m256i *>(static_cast<char *>(dst) + i),
+                          _mm256_load_si256(reinterpret_cast<const __m256i *>(
+                              static_cast<const char *>(src) + i)));
+    return;
+  }
+#endif
+  std::memcpy(dst, src, bytes);
+}
+
+// Makes streamed stores visible to other threads; call once per thread before it finishes.
+inline void finish_stores() {
+#if defined(__AVX__)
+  _mm_sfence();
+#endif
+}
 
 // Pair index of the accumulators (row class first) for output pair `pair` (first operand's
 // class first): the same, or transposed when the rows hold the second operand.
@@ -59,6 +87,18 @@ void emit_tile(CellWriter<S> &writer, const ClassifyOutput &out, const double *t
     for (int64_t r = 0; r < rows; ++r) {
       int64_t counts[9] = {};
       double sums[9] = {};
+      if (out.mask == nullptr) {  // every lane: sums over contiguous lanes
+        for (int p = 0; p < 9; ++p) {
+          const int64_t *c = count + from(r, p);
+          const double *t = total + from(r, p);
+          for (int l = 0; l < lanes; ++l) {
+            counts[p] += c[l];
+            sums[p] += t[l];
+          }
+        }
+        writer.emit(lane_cells[0] + r * row_step, counts, sums);
+        continue;
+      }
       int64_t wanted_cell = -1;
       for (int l = 0; l < lanes; ++l) {
         const int64_t cell = lane_cells[l] + r * row_step;
@@ -83,6 +123,17 @@ void emit_tile(CellWriter<S> &writer, const ClassifyOutput &out, const double *t
         const int64_t at = lane_cells[0] + r * row_step + p * out.pair_stride;
         const int64_t *c = count + from(r, p);
         const double *t = total + from(r, p);
+        if (lanes == W) {
+          alignas(64) int32_t run_counts[16];
+          alignas(64) S run_sums[16];
+          for (int l = 0; l < W; ++l) {
+            run_counts[l] = int32_t(c[l]);
+            run_sums[l] = S(t[l]);
+          }
+          store_run(counts + at, run_counts, W * sizeof(int32_t));
+          store_run(sums + at, run_sums, W * sizeof(S));
+          continue;
+        }
         for (int l = 0; l < lanes; ++l) {
           counts[at + l] = int32_t(c[l]);
           sums[at + l] = S(t[l]);

@@ -204,7 +204,29 @@ private:
     for (int b = 0; b < 3; ++b)
       for (int j = 0; j < W; ++j) acc[b][j] = live ? partial[b * W + j] : T(0);
     for (int j = 0; j < W; ++j) codes[j] = live ? packed[j] : 0;
-    for (int32_t t = 0; t < n; ++t) {
+    int32_t t = 0;
+    // With at most two slots there are registers for a second set of accumulators: two
+    // products per step halve the multiply-add dependency chains.
+    constexpr bool kTwoSets = ((Slots & 1) + ((Slots >> 1) & 1) + ((Slots >> 2) & 1)) <= 2;
+    T acc2[3][W] = {};
+    if (kTwoSets) {
+      for (; t + 1 < n; t += 2) {
+        const T x = values[t], x2 = values[t + 1];
+        const PanelEntry<T> &e = panel_entry(panel, offsets[t]);
+        const PanelEntry<T> &e2 = panel_entry(panel, offsets[t + 1]);
+#pragma GCC unroll 3
+        for (int b = 0; b < 3; ++b) {
+          if (!((Slots >> b) & 1)) continue;
+#pragma omp simd
+          for (int j = 0; j < W; ++j) acc[b][j] += x * e.values[b][j];
+#pragma omp simd
+          for (int j = 0; j < W; ++j) acc2[b][j] += x2 * e2.values[b][j];
+        }
+#pragma omp simd
+        for (int j = 0; j < W; ++j) codes[j] += e.codes[j] + e2.codes[j];
+      }
+    }
+    for (; t < n; ++t) {
       const T x = values[t];
       const PanelEntry<T> &e = panel_entry(panel, offsets[t]);
 #pragma GCC unroll 3
@@ -217,7 +239,7 @@ private:
       for (int j = 0; j < W; ++j) codes[j] += e.codes[j];
     }
     for (int b = 0; b < 3; ++b)
-      for (int j = 0; j < W; ++j) partial[b * W + j] = acc[b][j];
+      for (int j = 0; j < W; ++j) partial[b * W + j] = acc[b][j] + acc2[b][j];
     for (int j = 0; j < W; ++j) packed[j] = codes[j];
     pending_[slot] += n;
     state_[slot] |= kLive;
