@@ -6,6 +6,7 @@
 #include "cpu/conv_cpu.h"
 #include "cpu/conv_emit.h"
 #include "cpu/conv_layout.h"
+#include "cpu/conv_row_block.h"
 #include "cpu/conv_tile.h"
 
 #include <algorithm>
