@@ -308,3 +308,14 @@ def test_infinite_panel_values_with_exact_zero_rows(rng):
     finite = ~np.isnan(ref_sums)
     np.testing.assert_allclose(sums[finite], ref_sums[finite], rtol=1e-12, atol=1e-12)
     assert np.isnan(sums).any() and np.isinf(sums).any()
+
+
+def test_class_segments_longer_than_the_flush_interval(rng):
+    # 3x3 x 28 channels = 252 kernel entries in one block, all positive: one class segment of
+    # 252 products per cell, accumulated in float32 at most 128 at a time
+    case = Case(1, 28, 3, (5, 6), (3, 3), padding="SAME", data_format=CF)
+    x, w, _ = case.operands(rng)
+    x, w = np.abs(x) + np.float32(0.5), np.abs(w) + np.float32(0.5)
+    counts, sums, ref, scale = run_forward(case, x, w)
+    check(counts, sums, ref, scale, case.d_out_shape)
+    assert counts[..., 0].max() > 128

@@ -112,7 +112,7 @@ void channel_row_tile(const ChannelRowsProblem<T> &p, const std::vector<KBlock> 
   LaneTile &tile = ws.tile;
   make_lane_tile(p, tile_index, tile);
   ws.acc.reset(rn);
-  ws.panel.resize(size_t(kBlockK));
+  ws.panel.resize(size_t(kPanelBlockK));
   for (size_t b = 0; b < blocks.size(); ++b) {
     const int slots = pack_activation_panel(p, blocks[b], group, tile, ws.panel.data());
     for (int64_t r = 0; r < rn; ++r)

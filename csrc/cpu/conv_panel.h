@@ -37,8 +37,13 @@ template <typename T> struct ChannelRowsProblem {
   ActivationStrides out_strides;  // cell (n, position, g * rows + j)
 };
 
+// Kernel entries per activation panel: up to 256 x 256 B. Larger than the L1-sized kBlockK
+// because each (row, block, class) segment costs a reload of its accumulators; one block
+// covers a whole 3x3 kernel of up to 28 channels.
+constexpr int64_t kPanelBlockK = 256;
+
 // A block of k: a run of whole taps, or a chunk of one tap's channels when a tap alone exceeds
-// kBlockK. In-block offset of (tap, channel) = (tap - tap_begin) * width + channel - begin.
+// kPanelBlockK. In-block offset of (tap, channel) = (tap - tap_begin) * width + channel - begin.
 struct KBlock {
   int64_t tap_begin, tap_end, channel_begin, channel_end, k_begin;
 };
@@ -46,17 +51,17 @@ struct KBlock {
 inline std::vector<KBlock> tap_channel_blocks(int64_t taps, int64_t channels) {
   std::vector<KBlock> blocks;
   if (channels == 0) return blocks;
-  if (channels <= kBlockK) {
+  if (channels <= kPanelBlockK) {
     // Equal blocks: a short last block would mean short class segments (more overhead each).
-    const int64_t count = (taps + kBlockK / channels - 1) / (kBlockK / channels);
+    const int64_t count = (taps + kPanelBlockK / channels - 1) / (kPanelBlockK / channels);
     const int64_t per_block = (taps + count - 1) / count;
     for (int64_t t = 0; t < taps; t += per_block)
       blocks.push_back({t, std::min(taps, t + per_block), 0, channels, t * channels});
     return blocks;
   }
   for (int64_t t = 0; t < taps; ++t)
-    for (int64_t c = 0; c < channels; c += kBlockK)
-      blocks.push_back({t, t + 1, c, std::min(channels, c + kBlockK), t * channels + c});
+    for (int64_t c = 0; c < channels; c += kPanelBlockK)
+      blocks.push_back({t, t + 1, c, std::min(channels, c + kPanelBlockK), t * channels + c});
   return blocks;
 }
 

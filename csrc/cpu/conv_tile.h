@@ -180,6 +180,11 @@ private:
 
   void add_segment(int64_t block, int a, const T *values, const PanelOffset *offsets, int32_t n,
                    const PanelEntry<T> *panel, int slots) {
+    for (; n > kFlushEvery; n -= kFlushEvery) {  // blocks longer than one flush interval
+      add_segment(block, a, values, offsets, kFlushEvery, panel, slots);
+      values += kFlushEvery;
+      offsets += kFlushEvery;
+    }
     switch (slots) {
     case 0: return add_segment_to<0>(block, a, values, offsets, n, panel);
     case 1: return add_segment_to<1>(block, a, values, offsets, n, panel);
