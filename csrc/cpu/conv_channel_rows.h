@@ -100,6 +100,7 @@ template <typename T> struct ChannelWorkspace {
   std::vector<int64_t> lane_cells;
   LaneTile tile;
   TileAccumulators<T> acc;
+  CellTotals scratch;
 };
 
 // One tile of positions against the rows [row_begin, row_end) of one group.
@@ -118,7 +119,7 @@ void channel_row_tile(const ChannelRowsProblem<T> &p, const std::vector<KBlock> 
     for (int64_t r = 0; r < rn; ++r)
       ws.acc.add_row(r, ws.rows.view(r, int64_t(b)), ws.panel.data(), slots);
   }
-  for (int64_t r = 0; r < rn; ++r) ws.acc.finish(r);
+  for (int64_t r = 0; r < rn; ++r) ws.acc.close(r);
   ws.lane_cells.resize(size_t(W));
   const int64_t first_cell =
       tile.n * p.out_strides.batch + (group * p.rows + row_begin) * p.out_strides.channel;
@@ -126,8 +127,8 @@ void channel_row_tile(const ChannelRowsProblem<T> &p, const std::vector<KBlock> 
     ws.lane_cells[size_t(l)] = first_cell + tile.coords[l][0] * p.out_strides.spatial[0] +
                                tile.coords[l][1] * p.out_strides.spatial[1] +
                                tile.coords[l][2] * p.out_strides.spatial[2];
-  emit_tile(writer, out, ws.acc.totals(), ws.acc.counts(), W, rn, tile.lanes,
-            ws.lane_cells.data(), p.out_strides.channel, /*rows_hold_second=*/true);
+  emit_tile(writer, out, ws.acc, rn, tile.lanes, ws.lane_cells.data(), p.out_strides.channel,
+            /*rows_hold_second=*/true, ws.scratch);
 }
 
 template <typename T>

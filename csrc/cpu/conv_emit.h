@@ -4,6 +4,7 @@
 // several times slower on the forward benchmark). Included by the conv_*_cpu.cpp kernels.
 #pragma once
 #include "cpu/classify_output.h"
+#include "cpu/conv_tile.h"
 
 #include <cstdint>
 #include <cstring>
@@ -68,37 +69,59 @@ inline void emit_cell(CellWriter<S> &writer, const double *total, const int64_t 
   writer.emit(cell, counts, sums);
 }
 
-// Emits a tile of `rows` x `lanes` finished cells: block r holds row r; cell (r, l) is
+// Emits a tile of `rows` x `lanes` cells closed in `acc`: block r holds row r; cell (r, l) is
 // lane_cells[l] + r * row_step, and all cells of a row share one output channel. The full
 // result is written here with CellWriter's semantics (masked-out cells as zeros) in the order
 // that keeps stores sequential. For reductions the wanted cells of a row are added up first and
 // reach the writer as one cell of that channel (a reduction only sums cells, so the result is
-// the same and the writer's per-cell work shrinks by the lane count).
-template <typename S>
-void emit_tile(CellWriter<S> &writer, const ClassifyOutput &out, const double *total,
-               const int64_t *count, int lanes_per_block, int64_t rows, int lanes,
-               const int64_t *lane_cells, int64_t row_step, bool rows_hold_second) {
-  const int W = lanes_per_block;
+// the same and the writer's per-cell work shrinks by the lane count). `scratch` is reused.
+template <typename T, typename S>
+void emit_tile(CellWriter<S> &writer, const ClassifyOutput &out, const TileAccumulators<T> &acc,
+               int64_t rows, int lanes, const int64_t *lane_cells, int64_t row_step,
+               bool rows_hold_second, CellTotals &scratch) {
+  constexpr int W = TileAccumulators<T>::W;
   if (lanes == 0) return;
-  auto from = [&](int64_t r, int p) {
-    return (size_t(r) * 9 + size_t(accumulated_pair(p, rows_hold_second))) * size_t(W);
+  auto classes = [&](int p, int &a, int &b) {
+    const int q = accumulated_pair(p, rows_hold_second);
+    a = q / 3;
+    b = q % 3;
   };
+  S *sums = static_cast<S *>(out.sums);
+  bool adjacent = out.mode == ReduceMode::kNone && out.cell_stride == 1 &&
+                  out.mask == nullptr && !out.counts_int64 && lanes == W;
+  for (int l = 1; l < lanes; ++l) adjacent = adjacent && lane_cells[l] == lane_cells[0] + l;
+  if (adjacent && row_step != 1) {  // channels_first: each row's lanes are one run per plane
+    int32_t *counts = static_cast<int32_t *>(out.counts);
+    alignas(64) int32_t run_counts[16];
+    alignas(64) S run_sums[16];
+    for (int64_t r = 0; r < rows; ++r)
+      for (int p = 0; p < 9; ++p) {
+        int a, b;
+        classes(p, a, b);
+        acc.read(r, a, b, run_counts, run_sums);
+        const int64_t at = lane_cells[0] + r * row_step + p * out.pair_stride;
+        store_run(counts + at, run_counts, W * sizeof(int32_t));
+        store_run(sums + at, run_sums, W * sizeof(S));
+      }
+    return;
+  }
+  // Everything else reads the tile once into [row][pair][lane] in output pair order.
+  scratch.count.resize(size_t(rows) * 9 * W);
+  scratch.total.resize(size_t(rows) * 9 * W);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int p = 0; p < 9; ++p) {
+      int a, b;
+      classes(p, a, b);
+      const size_t at = (size_t(r) * 9 + size_t(p)) * W;
+      acc.read(r, a, b, scratch.count.data() + at, scratch.total.data() + at);
+    }
+  const int64_t *count = scratch.count.data();
+  const double *total = scratch.total.data();
+  auto from = [&](int64_t r, int p) { return (size_t(r) * 9 + size_t(p)) * size_t(W); };
   if (out.mode != ReduceMode::kNone) {
     for (int64_t r = 0; r < rows; ++r) {
       int64_t counts[9] = {};
-      double sums[9] = {};
-      if (out.mask == nullptr) {  // every lane: sums over contiguous lanes
-        for (int p = 0; p < 9; ++p) {
-          const int64_t *c = count + from(r, p);
-          const double *t = total + from(r, p);
-          for (int l = 0; l < lanes; ++l) {
-            counts[p] += c[l];
-            sums[p] += t[l];
-          }
-        }
-        writer.emit(lane_cells[0] + r * row_step, counts, sums);
-        continue;
-      }
+      double row_sums[9] = {};
       int64_t wanted_cell = -1;
       for (int l = 0; l < lanes; ++l) {
         const int64_t cell = lane_cells[l] + r * row_step;
@@ -106,39 +129,11 @@ void emit_tile(CellWriter<S> &writer, const ClassifyOutput &out, const double *t
         wanted_cell = cell;
         for (int p = 0; p < 9; ++p) {
           counts[p] += count[from(r, p) + size_t(l)];
-          sums[p] += total[from(r, p) + size_t(l)];
+          row_sums[p] += total[from(r, p) + size_t(l)];
         }
       }
-      if (wanted_cell >= 0) writer.emit(wanted_cell, counts, sums);
+      if (wanted_cell >= 0) writer.emit(wanted_cell, counts, row_sums);
     }
-    return;
-  }
-  S *sums = static_cast<S *>(out.sums);
-  bool adjacent = out.cell_stride == 1 && out.mask == nullptr && !out.counts_int64;
-  for (int l = 1; l < lanes; ++l) adjacent = adjacent && lane_cells[l] == lane_cells[0] + l;
-  if (adjacent && row_step != 1) {  // channels_first: each row's lanes are one run per plane
-    int32_t *counts = static_cast<int32_t *>(out.counts);
-    for (int64_t r = 0; r < rows; ++r)
-      for (int p = 0; p < 9; ++p) {
-        const int64_t at = lane_cells[0] + r * row_step + p * out.pair_stride;
-        const int64_t *c = count + from(r, p);
-        const double *t = total + from(r, p);
-        if (lanes == W) {
-          alignas(64) int32_t run_counts[16];
-          alignas(64) S run_sums[16];
-          for (int l = 0; l < W; ++l) {
-            run_counts[l] = int32_t(c[l]);
-            run_sums[l] = S(t[l]);
-          }
-          store_run(counts + at, run_counts, W * sizeof(int32_t));
-          store_run(sums + at, run_sums, W * sizeof(S));
-          continue;
-        }
-        for (int l = 0; l < lanes; ++l) {
-          counts[at + l] = int32_t(c[l]);
-          sums[at + l] = S(t[l]);
-        }
-      }
     return;
   }
   auto store = [&](int64_t cell, int p, int64_t r, int l) {

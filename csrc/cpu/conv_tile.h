@@ -109,6 +109,36 @@ public:
     for (int a = 0; a < 3; ++a) flush(block, a);
   }
 
+  // Ends a cell block for read(): classes that were flushed before take their last partial
+  // sums into the totals; the others stay where they are (no round trip through double).
+  void close(int64_t block) {
+    for (int a = 0; a < 3; ++a)
+      if (state_[size_t(block) * 3 + a] & kFlushed) flush(block, a);
+  }
+
+  // Counts and sums of pair (a, b) of a closed cell block, all lanes.
+  template <typename C, typename S>
+  void read(int64_t block, int a, int b, C *counts, S *sums) const {
+    const size_t slot = size_t(block) * 3 + a, at = (size_t(block) * 9 + 3 * a + b) * W;
+    if (state_[slot] & kFlushed) {
+      for (int j = 0; j < W; ++j) {
+        counts[j] = C(count_[at + j]);
+        sums[j] = S(total_[at + j]);
+      }
+    } else if (state_[slot] & kLive) {
+      const int32_t *packed = packed_.data() + slot * W;
+      for (int j = 0; j < W; ++j) {
+        counts[j] = C((packed[j] >> (kCountBits * b)) & kCountMask);
+        sums[j] = S(partial_[at + j]);
+      }
+    } else {
+      for (int j = 0; j < W; ++j) {
+        counts[j] = C(0);
+        sums[j] = S(0);
+      }
+    }
+  }
+
   // Finished results, laid out [block][pair][lane] (see CellTotals).
   const double *totals() const { return total_.data(); }
   const int64_t *counts() const { return count_.data(); }
