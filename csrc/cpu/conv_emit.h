@@ -105,6 +105,27 @@ void emit_tile(CellWriter<S> &writer, const ClassifyOutput &out, const TileAccum
       }
     return;
   }
+  if (out.mode != ReduceMode::kNone && out.mask == nullptr) {  // every lane: add them up
+    for (int64_t r = 0; r < rows; ++r) {
+      int64_t counts[9];
+      double row_sums[9];
+      for (int p = 0; p < 9; ++p) {
+        int a, b;
+        classes(p, a, b);
+        int64_t c[16];
+        double t[16];
+        acc.read(r, a, b, c, t);
+        counts[p] = 0;
+        row_sums[p] = 0.0;
+        for (int l = 0; l < lanes; ++l) {
+          counts[p] += c[l];
+          row_sums[p] += t[l];
+        }
+      }
+      writer.emit(lane_cells[0] + r * row_step, counts, row_sums);
+    }
+    return;
+  }
   // Everything else reads the tile once into [row][pair][lane] in output pair order.
   scratch.count.resize(size_t(rows) * 9 * W);
   scratch.total.resize(size_t(rows) * 9 * W);
