@@ -91,6 +91,41 @@ def test_matmul_infinite_and_nan_inputs(rng):
     assert np.isfinite(sums[2, :, 3:]).all()
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("x_kind,y_kind", [("normal", "relu"), ("relu", "relu"),
+                                           ("relu", "normal"), ("discrete", "relu")])
+def test_matmul_empty_and_zero_classes(rng, x_kind, y_kind, dtype):
+    # Post-ReLU operands leave whole classes empty (no N) or exactly zero (Z at threshold 0):
+    # the kernel skips those products, which must not change a count or a sum.
+    x, y = sample(rng, (37, 200), x_kind, dtype), sample(rng, (200, 45), y_kind, dtype)
+    counts, sums, (tx, ty) = nz.matmul_classify(x, y, return_thresholds=True)
+    check(x, y, counts, sums, tx, ty)
+
+
+def test_matmul_zero_times_inf_is_nan_in_its_class(rng):
+    # An exact-zero x against +inf in y is NaN, as in x @ y, and only in the ZP class.
+    x = sample(rng, (9, 130), "relu")
+    y = sample(rng, (130, 40), "relu")
+    x[:, 70] = np.where(np.arange(9) % 2 == 0, 0.0, 1.5).astype(np.float32)
+    y[70, 33] = np.inf
+    counts, sums = nz.matmul_classify(x, y, thresholds=0.0)
+    with np.errstate(invalid="ignore"):
+        plain = x @ y
+    zero_rows, positive_rows = np.arange(0, 9, 2), np.arange(1, 9, 2)
+    assert np.isnan(plain[zero_rows, 33]).all() and np.isinf(plain[positive_rows, 33]).all()
+    assert np.isnan(sums[zero_rows, 33, 3]).all()  # ZP
+    assert np.isposinf(sums[positive_rows, 33, 0]).all()  # PP
+    others = np.ones(sums.shape, dtype=bool)
+    others[zero_rows, 33, 3] = others[positive_rows, 33, 0] = False
+    assert np.isfinite(sums[others]).all()
+    finite = np.ones(40, dtype=bool)
+    finite[33] = False
+    rc, rs = ref.matmul_classify(x, y[:, finite], 0.0, 0.0)
+    np.testing.assert_array_equal(counts[:, finite], rc)
+    assert_sums_close(sums[:, finite], rs, ref.abs_products(np.matmul, x, y[:, finite]))
+    np.testing.assert_array_equal(counts.sum(-1), np.full((9, 40), 130))
+
+
 @pytest.mark.parametrize("form", [0.25, (0.25, None), (None, 0.5), [0.1, 0.3], np.float64(0.2)])
 def test_threshold_forms(rng, form):
     x, y = sample(rng, (5, 8), "normal"), sample(rng, (8, 3), "normal")

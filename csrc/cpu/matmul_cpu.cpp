@@ -18,6 +18,7 @@ using namespace matmul_detail;
 // A T partial sum takes at most this many products before it moves to double: this keeps each
 // class sum within SPEC §4's 1e-5 relative bound however long k is.
 constexpr int64_t kFlushEvery = 128;
+static_assert(kBlockK <= kFlushEvery, "one segment must fit between two flushes");
 // Rows sharing one pass over the value panels: their partial sums stay in L2.
 constexpr int64_t kRowsPerPass = 128;
 
@@ -37,26 +38,56 @@ template <typename T> inline Vec32<T> load32(const T *p) {
 }
 template <typename T> inline void store32(T *p, Vec32<T> v) { __builtin_memcpy(p, &v, sizeof(v)); }
 
-// acc[b][j] += x * y_b[j] over one segment (one row, one k block, one class of x).
-template <typename T>
-inline void segment_sums(const PackedRow<T> &row, int64_t begin, int64_t end, const T *panel,
-                         T *acc) {
+// acc[b][j] += x * y_b[j] over one segment (one row, one k block, one class of x), for the
+// slots b that `Slots` names (bit b = class b). A slot left out is all zeros in this k block:
+// its products are exactly zero. One instance per slot set keeps the accumulators in registers.
+template <typename T, int Slots>
+inline void segment_sums_to(const PackedRow<T> &row, int64_t begin, int64_t end, const T *panel,
+                            T *acc) {
   constexpr int B = column_block<T>();
   constexpr int L = int(32 / sizeof(T));  // lanes per vector
   constexpr int V = B / L;                // vectors per class slot
   Vec32<T> r[3][V];
+#pragma GCC unroll 3
   for (int b = 0; b < 3; ++b)
-    for (int v = 0; v < V; ++v) r[b][v] = load32(acc + b * B + v * L);
+    if ((Slots >> b) & 1)
+      for (int v = 0; v < V; ++v) r[b][v] = load32(acc + b * B + v * L);
   const T *values = row.values.data();
   const uint16_t *offsets = row.offsets.data();
   for (int64_t t = begin; t < end; ++t) {
     const T xv = values[t];
     const T *yp = panel + int64_t(offsets[t]) * kValueSlots * B;
+#pragma GCC unroll 3
     for (int b = 0; b < 3; ++b)
-      for (int v = 0; v < V; ++v) r[b][v] += xv * load32(yp + b * B + v * L);
+      if ((Slots >> b) & 1)
+        for (int v = 0; v < V; ++v) r[b][v] += xv * load32(yp + b * B + v * L);
   }
+#pragma GCC unroll 3
   for (int b = 0; b < 3; ++b)
-    for (int v = 0; v < V; ++v) store32(acc + b * B + v * L, r[b][v]);
+    if ((Slots >> b) & 1)
+      for (int v = 0; v < V; ++v) store32(acc + b * B + v * L, r[b][v]);
+}
+
+template <typename T>
+inline void segment_sums(const PackedRow<T> &row, int64_t begin, int64_t end, const T *panel,
+                         int slots, T *acc) {
+  switch (slots) {
+  case 0: return;
+  case 1: return segment_sums_to<T, 1>(row, begin, end, panel, acc);
+  case 2: return segment_sums_to<T, 2>(row, begin, end, panel, acc);
+  case 3: return segment_sums_to<T, 3>(row, begin, end, panel, acc);
+  case 4: return segment_sums_to<T, 4>(row, begin, end, panel, acc);
+  case 5: return segment_sums_to<T, 5>(row, begin, end, panel, acc);
+  case 6: return segment_sums_to<T, 6>(row, begin, end, panel, acc);
+  default: return segment_sums_to<T, 7>(row, begin, end, panel, acc);
+  }
+}
+
+// A near-zero segment of exact zeros (post-ReLU rows) has only zero products.
+template <typename T> inline bool all_zero(const T *values, int64_t begin, int64_t end) {
+  bool nonzero = false;
+  for (int64_t t = begin; t < end; ++t) nonzero |= values[t] != T(0);
+  return !nonzero;
 }
 
 // Scalar path for rows holding +-inf: products are taken pair by pair so that inf never meets
@@ -85,17 +116,21 @@ void row_counts(const PackedRow<T> &row, const ColumnPanel<T> &cols, int jn, int
     const uint64_t *yb = cols.bits.data() + size_t(j) * 3 * words;
     int64_t c[9];
     if (row.complete && cols.complete[j]) {
-      // Four popcounts; the other five follow from the row's and the column's class totals.
+      // Up to four popcount passes (none for a class either side lacks, as y's N after a
+      // ReLU); the other five counts follow from the row's and the column's class totals.
+      const int64_t *column = cols.totals.data() + size_t(j) * 3;
+      const auto matches = [words](const uint64_t *xa, const uint64_t *yb, bool possible) {
+        int64_t total = 0;
+        if (possible)
+          for (int64_t w = 0; w < words; ++w) total += popcount64(xa[w] & yb[w]);
+        return total;
+      };
       const uint64_t *xp = row.bits.data(), *xn = row.bits.data() + 2 * words;
       const uint64_t *yp = yb, *yn = yb + 2 * words;
-      int64_t pp = 0, pn = 0, np = 0, nn = 0;
-      for (int64_t w = 0; w < words; ++w) {
-        pp += popcount64(xp[w] & yp[w]);
-        pn += popcount64(xp[w] & yn[w]);
-        np += popcount64(xn[w] & yp[w]);
-        nn += popcount64(xn[w] & yn[w]);
-      }
-      const int64_t *column = cols.totals.data() + size_t(j) * 3;
+      const bool x_p = row.class_totals[0] != 0, x_n = row.class_totals[2] != 0;
+      const bool y_p = column[0] != 0, y_n = column[2] != 0;
+      const int64_t pp = matches(xp, yp, x_p && y_p), pn = matches(xp, yn, x_p && y_n);
+      const int64_t np = matches(xn, yp, x_n && y_p), nn = matches(xn, yn, x_n && y_n);
       c[0] = pp;
       c[2] = pn;
       c[6] = np;
@@ -139,6 +174,7 @@ void rows_block_sums(const MatmulProblem<T> &p, size_t first, int64_t rn, Worksp
   ws.flushed.assign(size_t(rn) * 3, 0);
   for (int64_t kb = 0; kb < blocks; ++kb) {
     const T *panel = ws.columns.values.data() + kb * kBlockK * kValueSlots * B;
+    const int live = ws.columns.live[size_t(kb)];
     for (int64_t r = 0; r < rn; ++r) {
       const PackedRow<T> &row = ws.rows[first + size_t(r)];
       if (!row.finite) continue;
@@ -146,10 +182,8 @@ void rows_block_sums(const MatmulProblem<T> &p, size_t first, int64_t rn, Worksp
         const int64_t begin = row.bounds[size_t(kb * 3 + a)], end = row.bounds[size_t(kb * 3 + a + 1)];
         if (begin == end) continue;
         T *acc = ws.partial.data() + (size_t(r) * 9 + size_t(a) * 3) * B;
-        segment_sums(row, begin, end, panel, acc);
         int64_t &pending = ws.pending[size_t(r) * 3 + a];
-        pending += end - begin;
-        if (pending > kFlushEvery - kBlockK) {
+        if (pending + (end - begin) > kFlushEvery) {  // the segment would overfill the partials
           double *total = ws.total.data() + (size_t(r) * 9 + size_t(a) * 3) * B;
           const bool add = ws.flushed[size_t(r) * 3 + a];
           for (int q = 0; q < 3 * B; ++q) {
@@ -159,6 +193,11 @@ void rows_block_sums(const MatmulProblem<T> &p, size_t first, int64_t rn, Worksp
           ws.flushed[size_t(r) * 3 + a] = 1;
           pending = 0;
         }
+        pending += end - begin;
+        // Exact-zero near-zero values meet no inf here (0 * inf is NaN): their products are 0.
+        const bool zeros = a == kNearZero && !(live & kSlotInfinite) &&
+                           all_zero(row.values.data(), begin, end);
+        segment_sums(row, begin, end, panel, zeros ? 0 : live & 7, acc);
       }
     }
   }

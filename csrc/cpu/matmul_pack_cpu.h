@@ -4,6 +4,7 @@
 #include "common/classify_rule.h"
 #include "cpu/matmul_cpu.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <vector>
@@ -27,44 +28,72 @@ template <typename T> struct PackedRow {
   bool finite;                     // no inf: 0 * inf cannot leak into other classes' sums
 };
 
+// Class bit masks of up to 64 values (bit i: value i), with the values that are nonzero and
+// those that are +-inf. Built in registers: no read-modify-write through memory per value.
+struct WordMasks {
+  uint64_t cls[3] = {0, 0, 0};
+  uint64_t nonzero = 0;
+  bool infinite = false;
+};
+
+template <typename T>
+inline WordMasks classify_word(const T *first, int64_t stride, int n, T threshold) {
+  WordMasks m;
+  for (int i = 0; i < n; ++i) {
+    const T v = first[i * stride];
+    const int c = classify_value(v, threshold);
+    const uint64_t bit = uint64_t(1) << i;
+    m.cls[0] |= c == kPositive ? bit : 0;
+    m.cls[1] |= c == kNearZero ? bit : 0;
+    m.cls[2] |= c == kNegative ? bit : 0;
+    m.nonzero |= v != T(0) ? bit : 0;
+    m.infinite |= std::isinf(v);
+  }
+  return m;
+}
+
+// One k block is one 64-bit word of the class masks.
+static_assert(kBlockK == 64, "k blocks and bit-mask words must coincide");
+
 template <typename T>
 void pack_row(const MatmulProblem<T> &p, const T *x_row, int64_t words, PackedRow<T> &row) {
-  const int64_t blocks = (p.k + kBlockK - 1) / kBlockK;
-  row.bits.assign(size_t(3) * words, 0);
-  row.bounds.assign(size_t(blocks) * 3 + 1, 0);
+  row.bits.resize(size_t(3) * words);
+  row.bounds.resize(size_t(words) * 3 + 1);
   row.values.resize(size_t(p.k));
   row.offsets.resize(size_t(p.k));
   row.complete = row.finite = true;
   row.class_totals[0] = row.class_totals[1] = row.class_totals[2] = 0;
-  for (int64_t kk = 0; kk < p.k; ++kk) {
-    const T v = x_row[kk * p.x_col_stride];
-    const int c = classify_value(v, p.x_threshold);
-    if (c == kNoClass) {
-      row.complete = false;
-      continue;
+  row.bounds[0] = 0;
+  int64_t at = 0;
+  for (int64_t w = 0; w < words; ++w) {
+    const T *first = x_row + w * kBlockK * p.x_col_stride;
+    const int n = int(std::min<int64_t>(kBlockK, p.k - w * kBlockK));
+    const WordMasks m = classify_word(first, p.x_col_stride, n, p.x_threshold);
+    const uint64_t all = n == 64 ? ~uint64_t(0) : (uint64_t(1) << n) - 1;
+    row.complete = row.complete && (m.cls[0] | m.cls[1] | m.cls[2]) == all;
+    row.finite = row.finite && !m.infinite;
+    for (int c = 0; c < 3; ++c) {
+      row.bits[size_t(c) * words + w] = m.cls[c];
+      row.class_totals[c] += popcount64(m.cls[c]);
+      for (uint64_t rest = m.cls[c]; rest != 0; rest &= rest - 1) {
+        const int i = __builtin_ctzll(rest);
+        row.values[size_t(at)] = first[i * p.x_col_stride];
+        row.offsets[size_t(at)] = uint16_t(i);
+        ++at;
+      }
+      row.bounds[size_t(w) * 3 + c + 1] = at;
     }
-    row.finite = row.finite && !std::isinf(v);
-    ++row.class_totals[c];
-    ++row.bounds[size_t(kk / kBlockK) * 3 + c + 1];
-    row.bits[size_t(c) * words + (kk >> 6)] |= uint64_t(1) << (kk & 63);
-  }
-  for (size_t s = 1; s < row.bounds.size(); ++s) row.bounds[s] += row.bounds[s - 1];
-  std::vector<int64_t> fill(row.bounds.begin(), row.bounds.end() - 1);
-  for (int64_t kk = 0; kk < p.k; ++kk) {
-    const T v = x_row[kk * p.x_col_stride];
-    const int c = classify_value(v, p.x_threshold);
-    if (c == kNoClass) continue;
-    const int64_t at = fill[size_t(kk / kBlockK) * 3 + c]++;
-    row.values[size_t(at)] = v;
-    row.offsets[size_t(at)] = uint16_t(kk % kBlockK);
   }
 }
 
 // One block of B columns of y over the whole of k: values as [k][class][column] with the other
 // classes' slots zero, read in L1-sized slices of kBlockK rows; class bit masks and totals.
 constexpr int kValueSlots = 3;
+constexpr uint8_t kSlotInfinite = 8;
 template <typename T> struct ColumnPanel {
   std::vector<T> values;        // [k][class][column]
+  std::vector<uint8_t> live;    // [k block]: bit b when class b's slot holds a nonzero value,
+                                // kSlotInfinite when some value is +-inf
   std::vector<uint64_t> bits;   // [column][class][word]
   std::vector<int64_t> totals;  // [column][class]
   std::vector<uint8_t> complete;
@@ -74,26 +103,37 @@ template <typename T>
 void pack_columns(const MatmulProblem<T> &p, const T *y, int64_t j0, int jn, int64_t words,
                   ColumnPanel<T> &panel) {
   constexpr int B = column_block<T>();
-  const int64_t k_padded = (p.k + kBlockK - 1) / kBlockK * kBlockK;
-  panel.values.assign(size_t(k_padded) * kValueSlots * B, T(0));
+  panel.values.assign(size_t(words) * kBlockK * kValueSlots * B, T(0));
   panel.bits.assign(size_t(B) * 3 * words, 0);
   panel.totals.assign(size_t(B) * 3, 0);
   panel.complete.assign(B, 1);
-  for (int64_t kk = 0; kk < p.k; ++kk) {
-    const T *row = y + kk * p.y_row_stride + j0 * p.y_col_stride;
-    T *slot = panel.values.data() + kk * kValueSlots * B;
-    const uint64_t bit = uint64_t(1) << (kk & 63);
-    for (int j = 0; j < jn; ++j) {
-      const T v = row[j * p.y_col_stride];
-      const int c = classify_value(v, p.y_threshold);
-      if (c == kNoClass) {
-        panel.complete[j] = 0;
-        continue;
-      }
-      slot[c * B + j] = v;
-      ++panel.totals[size_t(j) * 3 + c];
-      panel.bits[(size_t(j) * 3 + c) * words + (kk >> 6)] |= bit;
+  panel.live.assign(size_t(words), 0);
+  T tile[B * kBlockK];  // one k block of the columns, column-major: y is read along its rows
+  for (int64_t w = 0; w < words; ++w) {
+    const int n = int(std::min<int64_t>(kBlockK, p.k - w * kBlockK));
+    for (int i = 0; i < n; ++i) {
+      const T *row = y + (w * kBlockK + i) * p.y_row_stride + j0 * p.y_col_stride;
+      for (int j = 0; j < jn; ++j) tile[j * kBlockK + i] = row[j * p.y_col_stride];
     }
+    uint8_t live = 0;
+    for (int j = 0; j < jn; ++j) {
+      const T *column = tile + j * kBlockK;
+      const WordMasks m = classify_word(column, 1, n, p.y_threshold);
+      const uint64_t all = n == 64 ? ~uint64_t(0) : (uint64_t(1) << n) - 1;
+      if ((m.cls[0] | m.cls[1] | m.cls[2]) != all) panel.complete[j] = 0;
+      live |= m.infinite ? kSlotInfinite : 0;
+      for (int c = 0; c < 3; ++c) {
+        panel.bits[(size_t(j) * 3 + c) * words + w] = m.cls[c];
+        panel.totals[size_t(j) * 3 + c] += popcount64(m.cls[c]);
+        live |= uint8_t((m.cls[c] & m.nonzero) != 0) << c;
+        T *slot = panel.values.data() + (w * kBlockK * kValueSlots + c) * B + j;
+        for (uint64_t rest = m.cls[c] & m.nonzero; rest != 0; rest &= rest - 1) {
+          const int i = __builtin_ctzll(rest);
+          slot[i * kValueSlots * B] = column[i];
+        }
+      }
+    }
+    panel.live[size_t(w)] = live;
   }
 }
 
