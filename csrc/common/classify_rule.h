@@ -22,15 +22,14 @@ constexpr int kPairCount = 9;
 // Z when x == 0 or |x| < threshold; P when x > 0 otherwise; N when x < 0 otherwise.
 // +inf is P, -inf is N, NaN is kNoClass. `threshold` must already be in x's compute type.
 // Every kernel MUST classify through this function.
-// Written without branches: classes of real data are random, and mispredicted branches cost the
-// CPU packing loops more than the comparisons.
+// Written without branches or short-circuits, so that compilers vectorise loops over it: classes
+// of real data are random, and mispredicted branches cost more than the comparisons.
 template <typename T> NEARZERO_HOST_DEVICE int classify_value(T x, T threshold) {
-  const bool positive = x > T(0), negative = x < T(0);
-  const T magnitude = negative ? -x : x;
-  // Away from zero: nonzero and not below the threshold (NaN is neither positive nor negative).
-  const bool away = (positive || negative) && !(magnitude < threshold);
-  const int near_or_nan = x == x ? kNearZero : kNoClass;  // only NaN differs from itself
-  return away ? 2 * int(negative) : near_or_nan;  // kPositive = 0, kNegative = 2
+  const int positive = x > T(0), negative = x < T(0);
+  const T magnitude = x < T(0) ? -x : x;
+  const int below = magnitude < threshold, nan = x != x;  // NaN: no sign, not below, unequal
+  const int away = (positive | negative) & (below ^ 1);    // P or N; otherwise Z or NaN
+  return away * (kNegative * negative) + (away ^ 1) * (kNearZero + 2 * nan);  // P=0 Z=1 N=2 NaN=3
 }
 
 // Index of the pair (class of first input, class of second input): PP=0, PZ=1, ..., NN=8.

@@ -69,7 +69,8 @@ public:
 
   // Emits `n` consecutive cells starting at `cell0`; counts and sums are pair-major:
   // counts[p * stride + j] is pair p of cell cell0 + j. The full, unmasked result is written
-  // plane by plane (contiguous when pair-major), everything else goes through emit().
+  // plane by plane (contiguous when pair-major), a reduction over all cells is summed over the
+  // run first, everything else goes through emit().
   template <typename C, typename V>
   void emit_run(int64_t cell0, int n, const C *counts, const V *sums, int stride) {
     if (out_.mode == ReduceMode::kNone && out_.mask == nullptr) {
@@ -87,6 +88,20 @@ public:
         }
         S *dst = sum_out + base;
         for (int j = 0; j < n; ++j) dst[j * out_.cell_stride] = S(v[j]);
+      }
+      return;
+    }
+    if (out_.mode == ReduceMode::kAll) {  // the run's totals first: one add per pair
+      for (int p = 0; p < out_.pairs; ++p) {
+        int64_t run_count = 0;
+        double run_sum = 0.0;
+        for (int j = 0; j < n; ++j) {
+          const bool keep = wanted(cell0 + j);
+          run_count += keep ? int64_t(counts[p * stride + j]) : 0;
+          run_sum += keep ? double(sums[p * stride + j]) : 0.0;
+        }
+        counts_[std::size_t(p)] += run_count;
+        sums_[std::size_t(p)] += run_sum;
       }
       return;
     }

@@ -11,6 +11,10 @@
 #include <algorithm>
 #include <vector>
 
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
 namespace nearzero {
 namespace {
 using namespace matmul_detail;
@@ -108,48 +112,80 @@ void exact_row_sums(const MatmulProblem<T> &p, const T *x_row, const T *y, int64
   }
 }
 
+// out[j] += popcount(x[w] & y[w * B + j]) over the words w, for the B columns of a panel.
+template <int B>
+void add_matches(const uint64_t *x, const uint64_t *y, int64_t words, int64_t *out) {
+#if defined(__AVX2__)
+  // Per-byte popcounts by nibble lookup, four columns to a vector, added as bytes for up to 31
+  // words (31 * 8 < 256) and then widened by a sum of absolute differences.
+  const __m256i lookup = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1,
+                                          1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
+  const __m256i nibble = _mm256_set1_epi8(0x0f), zero = _mm256_setzero_si256();
+  constexpr int G = 4;  // vectors of four columns handled together
+  static_assert(B % (4 * G) == 0, "column block must be a multiple of 16");
+  for (int g0 = 0; g0 < B; g0 += 4 * G) {
+    __m256i total[G];
+    for (int g = 0; g < G; ++g) total[g] = zero;
+    for (int64_t w0 = 0; w0 < words; w0 += 31) {
+      const int64_t w1 = std::min<int64_t>(words, w0 + 31);
+      __m256i bytes[G];
+      for (int g = 0; g < G; ++g) bytes[g] = zero;
+      for (int64_t w = w0; w < w1; ++w) {
+        const __m256i xw = _mm256_set1_epi64x(int64_t(x[w]));
+        const uint64_t *yw = y + w * B + g0;
+        for (int g = 0; g < G; ++g) {
+          const __m256i v = _mm256_and_si256(
+              xw, _mm256_loadu_si256(reinterpret_cast<const __m256i *>(yw + 4 * g)));
+          const __m256i low = _mm256_and_si256(v, nibble);
+          const __m256i high = _mm256_and_si256(_mm256_srli_epi16(v, 4), nibble);
+          bytes[g] = _mm256_add_epi8(bytes[g], _mm256_add_epi8(_mm256_shuffle_epi8(lookup, low),
+                                                               _mm256_shuffle_epi8(lookup, high)));
+        }
+      }
+      for (int g = 0; g < G; ++g) total[g] = _mm256_add_epi64(total[g], _mm256_sad_epu8(bytes[g], zero));
+    }
+    for (int g = 0; g < G; ++g) {
+      alignas(32) int64_t lanes[4];
+      _mm256_store_si256(reinterpret_cast<__m256i *>(lanes), total[g]);
+      for (int l = 0; l < 4; ++l) out[g0 + 4 * g + l] += lanes[l];
+    }
+  }
+#else
+  for (int64_t w = 0; w < words; ++w)
+    for (int j = 0; j < B; ++j) out[j] += popcount64(x[w] & y[w * B + j]);
+#endif
+}
+
+// Counts of one row against a column panel, pair-major: counts[q * B + j]. Pairs of two
+// non-empty classes come from class bit masks; where the row and column hold no NaN, only the
+// pairs of P and N need popcounts (none for a class either side lacks, as N after a ReLU) and
+// the other five follow from the row's and the column's class totals.
 template <typename T>
 void row_counts(const PackedRow<T> &row, const ColumnPanel<T> &cols, int jn, int64_t words,
                 int64_t *counts) {
   constexpr int B = column_block<T>();
+  bool complete = row.complete, present[3] = {false, false, false};
   for (int j = 0; j < jn; ++j) {
-    const uint64_t *yb = cols.bits.data() + size_t(j) * 3 * words;
-    int64_t c[9];
-    if (row.complete && cols.complete[j]) {
-      // Up to four popcount passes (none for a class either side lacks, as y's N after a
-      // ReLU); the other five counts follow from the row's and the column's class totals.
-      const int64_t *column = cols.totals.data() + size_t(j) * 3;
-      const auto matches = [words](const uint64_t *xa, const uint64_t *yb, bool possible) {
-        int64_t total = 0;
-        if (possible)
-          for (int64_t w = 0; w < words; ++w) total += popcount64(xa[w] & yb[w]);
-        return total;
-      };
-      const uint64_t *xp = row.bits.data(), *xn = row.bits.data() + 2 * words;
-      const uint64_t *yp = yb, *yn = yb + 2 * words;
-      const bool x_p = row.class_totals[0] != 0, x_n = row.class_totals[2] != 0;
-      const bool y_p = column[0] != 0, y_n = column[2] != 0;
-      const int64_t pp = matches(xp, yp, x_p && y_p), pn = matches(xp, yn, x_p && y_n);
-      const int64_t np = matches(xn, yp, x_n && y_p), nn = matches(xn, yn, x_n && y_n);
-      c[0] = pp;
-      c[2] = pn;
-      c[6] = np;
-      c[8] = nn;
-      c[1] = row.class_totals[0] - pp - pn;
-      c[7] = row.class_totals[2] - np - nn;
-      c[3] = column[0] - pp - np;
-      c[5] = column[2] - pn - nn;
-      c[4] = column[1] - c[1] - c[7];
-    } else {
-    for (int a = 0; a < 3; ++a)
-      for (int b = 0; b < 3; ++b) {
-        const uint64_t *xa = row.bits.data() + size_t(a) * words, *ya = yb + size_t(b) * words;
-        int64_t total = 0;
-        for (int64_t w = 0; w < words; ++w) total += popcount64(xa[w] & ya[w]);
-        c[class_pair_index(a, b)] = total;
-      }
+    complete = complete && cols.complete[j];
+    for (int b = 0; b < 3; ++b) present[b] = present[b] || cols.totals[size_t(j) * 3 + b] != 0;
+  }
+  for (int q = 0; q < 9 * B; ++q) counts[q] = 0;
+  for (int a = 0; a < 3; ++a)
+    for (int b = 0; b < 3; ++b) {
+      const bool derived = complete && (a == kNearZero || b == kNearZero);
+      if (derived || row.class_totals[a] == 0 || !present[b]) continue;
+      add_matches<B>(row.bits.data() + size_t(a) * words, cols.bits.data() + size_t(b) * words * B,
+                     words, counts + class_pair_index(a, b) * B);
     }
-    for (int q = 0; q < 9; ++q) counts[q * B + j] = c[q];
+  if (!complete) return;
+  for (int j = 0; j < jn; ++j) {
+    int64_t *c = counts + j;
+    const int64_t *column = cols.totals.data() + size_t(j) * 3;
+    c[1 * B] = row.class_totals[0] - c[0] - c[2 * B];      // PZ
+    c[7 * B] = row.class_totals[2] - c[6 * B] - c[8 * B];  // NZ
+    c[3 * B] = column[0] - c[0] - c[6 * B];                // ZP
+    c[5 * B] = column[2] - c[2 * B] - c[8 * B];            // ZN
+    c[4 * B] = column[1] - c[1 * B] - c[7 * B];            // ZZ
   }
 }
 

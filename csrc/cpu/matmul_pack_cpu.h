@@ -7,7 +7,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <vector>
+
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
 
 namespace nearzero {
 namespace matmul_detail {
@@ -28,27 +33,47 @@ template <typename T> struct PackedRow {
   bool finite;                     // no inf: 0 * inf cannot leak into other classes' sums
 };
 
-// Class bit masks of up to 64 values (bit i: value i), with the values that are nonzero and
-// those that are +-inf. Built in registers: no read-modify-write through memory per value.
+// Class bit masks of up to 64 values (bit i: value i), whether some near-zero value is nonzero
+// (P and N values never are) and whether some value is +-inf. The classes go through a byte
+// array so that both loops vectorise.
 struct WordMasks {
   uint64_t cls[3] = {0, 0, 0};
-  uint64_t nonzero = 0;
+  bool near_nonzero = false;
   bool infinite = false;
 };
 
+// Bit i of the result: codes[i] == code, over 64 codes.
+inline uint64_t code_mask(const uint8_t *codes, uint8_t code) {
+#if defined(__AVX2__)
+  const __m256i want = _mm256_set1_epi8(char(code));
+  const __m256i low = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(codes));
+  const __m256i high = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(codes + 32));
+  const uint32_t lo = uint32_t(_mm256_movemask_epi8(_mm256_cmpeq_epi8(low, want)));
+  const uint32_t hi = uint32_t(_mm256_movemask_epi8(_mm256_cmpeq_epi8(high, want)));
+  return uint64_t(lo) | (uint64_t(hi) << 32);
+#else
+  uint64_t mask = 0;
+  for (int i = 0; i < 64; ++i) mask |= uint64_t(codes[i] == code) << i;
+  return mask;
+#endif
+}
+
 template <typename T>
 inline WordMasks classify_word(const T *first, int64_t stride, int n, T threshold) {
-  WordMasks m;
+  alignas(32) uint8_t codes[64];
+  int near_nonzero = 0, infinite = 0;
   for (int i = 0; i < n; ++i) {
     const T v = first[i * stride];
     const int c = classify_value(v, threshold);
-    const uint64_t bit = uint64_t(1) << i;
-    m.cls[0] |= c == kPositive ? bit : 0;
-    m.cls[1] |= c == kNearZero ? bit : 0;
-    m.cls[2] |= c == kNegative ? bit : 0;
-    m.nonzero |= v != T(0) ? bit : 0;
-    m.infinite |= std::isinf(v);
+    codes[i] = uint8_t(c);
+    near_nonzero |= (c == kNearZero) & (v != T(0));
+    infinite |= (v == std::numeric_limits<T>::infinity()) | (v == -std::numeric_limits<T>::infinity());
   }
+  for (int i = n; i < 64; ++i) codes[i] = uint8_t(kNoClass);
+  WordMasks m;
+  for (int c = 0; c < 3; ++c) m.cls[c] = code_mask(codes, uint8_t(c));
+  m.near_nonzero = near_nonzero != 0;
+  m.infinite = infinite != 0;
   return m;
 }
 
@@ -94,7 +119,7 @@ template <typename T> struct ColumnPanel {
   std::vector<T> values;        // [k][class][column]
   std::vector<uint8_t> live;    // [k block]: bit b when class b's slot holds a nonzero value,
                                 // kSlotInfinite when some value is +-inf
-  std::vector<uint64_t> bits;   // [column][class][word]
+  std::vector<uint64_t> bits;   // [class][word][column]
   std::vector<int64_t> totals;  // [column][class]
   std::vector<uint8_t> complete;
 };
@@ -123,11 +148,11 @@ void pack_columns(const MatmulProblem<T> &p, const T *y, int64_t j0, int jn, int
       if ((m.cls[0] | m.cls[1] | m.cls[2]) != all) panel.complete[j] = 0;
       live |= m.infinite ? kSlotInfinite : 0;
       for (int c = 0; c < 3; ++c) {
-        panel.bits[(size_t(j) * 3 + c) * words + w] = m.cls[c];
+        panel.bits[(size_t(c) * words + w) * B + j] = m.cls[c];
         panel.totals[size_t(j) * 3 + c] += popcount64(m.cls[c]);
-        live |= uint8_t((m.cls[c] & m.nonzero) != 0) << c;
+        live |= uint8_t(c == kNearZero ? m.near_nonzero : m.cls[c] != 0) << c;
         T *slot = panel.values.data() + (w * kBlockK * kValueSlots + c) * B + j;
-        for (uint64_t rest = m.cls[c] & m.nonzero; rest != 0; rest &= rest - 1) {
+        for (uint64_t rest = m.cls[c]; rest != 0; rest &= rest - 1) {
           const int i = __builtin_ctzll(rest);
           slot[i * kValueSlots * B] = column[i];
         }
