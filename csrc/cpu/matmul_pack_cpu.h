@@ -20,7 +20,18 @@ namespace matmul_detail {
 constexpr int64_t kBlockK = 64;  // k per value panel slice: 64 x 3 x 32 floats = 24 KiB, in L1
 template <typename T> constexpr int column_block() { return sizeof(T) == 4 ? 32 : 16; }
 
-inline int popcount64(uint64_t v) { return __builtin_popcountll(v); }
+// The popcnt instruction where the target has it; otherwise the bit-parallel sum, inline (the
+// builtin would call a library function per word).
+inline int popcount64(uint64_t v) {
+#if defined(__POPCNT__)
+  return __builtin_popcountll(v);
+#else
+  v -= (v >> 1) & 0x5555555555555555ULL;
+  v = (v & 0x3333333333333333ULL) + ((v >> 2) & 0x3333333333333333ULL);
+  v = (v + (v >> 4)) & 0x0f0f0f0f0f0f0f0fULL;
+  return int((v * 0x0101010101010101ULL) >> 56);
+#endif
+}
 
 // One row of x: its values grouped by k block, then by class within the block.
 template <typename T> struct PackedRow {
