@@ -26,7 +26,7 @@ def matmul_classify_f32(x: np.ndarray, y: np.ndarray, x_offsets: np.ndarray, y_o
                         channels: int, channel_inner: int) -> None: ...
 def matmul_classify_f64(*args: Any) -> None: ...
 # Convolutions (csrc/bindings/cpu_conv.cpp): operands C-contiguous in the kernels' layout;
-# `geometry` packs the spatial sizes, strides, dilations, padding and groups (ops/conv.py).
+# `geometry` is ConvGeometry.kernel_args() (ops/conv_geometry.py).
 def conv_classify_f32(x: np.ndarray, kernel: np.ndarray, geometry: Sequence[int],
                       x_threshold: float, kernel_threshold: float, mode: int, counts: np.ndarray,
                       sums: np.ndarray, cell_stride: int, pair_stride: int,
