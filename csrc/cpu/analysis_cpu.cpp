@@ -168,6 +168,48 @@ template <int N, typename Count, typename Sum, typename Name> struct ResultRows 
   BlockPlanes<N, Name> names;
 };
 
+// Numbers non-negative keys in order of first appearance: an open-addressing table where -1
+// marks an empty slot, grown at half load.
+class KeyNumbering {
+public:
+  // The key's number, a new one for a key not seen before.
+  int32_t number(int64_t key) {
+    const size_t slot = find(key);
+    if (slot_key_[slot] == key) return slot_number_[slot];
+    const int32_t number = int32_t(keys_.size());
+    keys_.push_back(key);
+    slot_key_[slot] = key;
+    slot_number_[slot] = number;
+    if (2 * keys_.size() > slot_key_.size()) grow();
+    return number;
+  }
+  // The keys by number.
+  const std::vector<int64_t> &keys() const { return keys_; }
+
+private:
+  size_t find(int64_t key) const {
+    const size_t mask = slot_key_.size() - 1;
+    size_t slot = size_t((uint64_t(key) * 0x9E3779B97F4A7C15ull) >> shift_);
+    while (slot_key_[slot] != -1 && slot_key_[slot] != key) slot = (slot + 1) & mask;
+    return slot;
+  }
+  void grow() {
+    --shift_;
+    slot_key_.assign(slot_key_.size() * 2, -1);
+    slot_number_.resize(slot_key_.size());
+    for (size_t number = 0; number < keys_.size(); ++number) {
+      const size_t slot = find(keys_[number]);
+      slot_key_[slot] = keys_[number];
+      slot_number_[slot] = int32_t(number);
+    }
+  }
+
+  int shift_ = 64 - 10;  // the table has 2^(64 - shift_) slots
+  std::vector<int64_t> slot_key_ = std::vector<int64_t>(1024, -1);
+  std::vector<int32_t> slot_number_ = std::vector<int32_t>(1024);
+  std::vector<int64_t> keys_;
+};
+
 }  // namespace
 
 template <int N, typename Count, typename Sum, typename Name>
@@ -242,49 +284,26 @@ int pattern_keys_cpu(TermPlanes<Count> counts, TermPlanes<uint32_t> names, int n
 }
 
 CellGroups group_cells_cpu(const int64_t *keys, const uint8_t *mask, int64_t cells) {
-  // Number the keys in order of first appearance with an open-addressing table (keys are
-  // non-negative, so -1 marks an empty slot), growing it at half load.
+  KeyNumbering numbering;
   std::vector<int32_t> group_of(cells, -1);
-  std::vector<int64_t> group_key, sizes, first_cells;
-  int shift = 64 - 10;
-  std::vector<int64_t> slot_key(size_t(1) << (64 - shift), -1);
-  std::vector<int32_t> slot_group(slot_key.size());
-  auto slot_of = [&](int64_t key) {
-    size_t slot = size_t((uint64_t(key) * 0x9E3779B97F4A7C15ull) >> shift);
-    while (slot_key[slot] != -1 && slot_key[slot] != key) slot = (slot + 1) & (slot_key.size() - 1);
-    return slot;
-  };
+  std::vector<int64_t> sizes, first_cells;
   int64_t last_key = -1;
   int32_t last_group = -1;
   for (int64_t cell = 0; cell < cells; ++cell) {
     if (mask != nullptr && !mask[cell]) continue;
-    const int64_t key = keys[cell];
-    if (key != last_key) {
-      size_t slot = slot_of(key);
-      if (slot_key[slot] == -1) {
-        slot_key[slot] = key;
-        slot_group[slot] = int32_t(group_key.size());
-        group_key.push_back(key);
+    if (keys[cell] != last_key) {  // neighbouring cells often share a pattern
+      last_key = keys[cell];
+      last_group = numbering.number(last_key);
+      if (size_t(last_group) == sizes.size()) {
         sizes.push_back(0);
         first_cells.push_back(cell);
-        if (2 * group_key.size() > slot_key.size()) {
-          --shift;
-          slot_key.assign(size_t(1) << (64 - shift), -1);
-          slot_group.resize(slot_key.size());
-          for (size_t g = 0; g < group_key.size(); ++g) {
-            const size_t moved = slot_of(group_key[g]);
-            slot_key[moved] = group_key[g];
-            slot_group[moved] = int32_t(g);
-          }
-        }
       }
-      last_key = key;
-      last_group = slot_group[slot_of(key)];
     }
     group_of[cell] = last_group;
     ++sizes[last_group];
   }
 
+  const std::vector<int64_t> &group_key = numbering.keys();
   std::vector<int32_t> ranking(group_key.size());
   std::iota(ranking.begin(), ranking.end(), 0);
   std::sort(ranking.begin(), ranking.end(), [&](int32_t a, int32_t b) {

@@ -14,7 +14,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _backend
-from ._results import as_planes, check_shapes, term_names, to_host, unpack
+from ._results import (COMPILED_COUNT_DTYPES, as_planes, check_shapes, term_names, to_host,
+                       unpack)
 from ._sorting import sort_columns
 
 __all__ = ["filter_classifications", "filter_groups"]
@@ -24,8 +25,7 @@ __all__ = ["filter_classifications", "filter_groups"]
 _PAYLOAD_BITS = 36
 _MAX_PACKED_COUNT_BITS = 63 - _PAYLOAD_BITS - 6
 _CHUNK_CELLS = 8192  # cells per pass: the planes of a chunk stay in cache
-_NATIVE_COUNTS = (np.dtype(np.int32), np.dtype(np.int64))
-_NATIVE_SUMS = (np.dtype(np.float32), np.dtype(np.float64))
+_COMPILED_SUM_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def filter_classifications(counts, sums, completeness=0.75):
@@ -89,7 +89,7 @@ def _check_completeness(completeness) -> float:
 
 def _native_takes(counts, sums) -> bool:
     """Whether the compiled kernel takes these dtypes (any layout; any count values)."""
-    return counts.dtype in _NATIVE_COUNTS and sums.dtype in _NATIVE_SUMS
+    return counts.dtype in COMPILED_COUNT_DTYPES and sums.dtype in _COMPILED_SUM_DTYPES
 
 
 def _fits_packed_keys(counts, sums) -> bool:

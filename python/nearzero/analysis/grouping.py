@@ -9,14 +9,13 @@ import functools
 import numpy as np
 
 from .. import _backend
-from ._results import (SLOT_NAMES, as_planes, check_shapes, pair_term_slots, term_codes,
-                       term_names, to_host, unpack)
+from ._results import (COMPILED_COUNT_DTYPES, SLOT_NAMES, as_planes, check_shapes,
+                       pair_term_slots, term_codes, term_names, to_host, unpack)
 
 __all__ = ["group_classifications"]
 
 _DIGIT_BITS = 4  # one hex digit per term position: 0 = empty, 1 + term index otherwise
-_NATIVE_COUNTS = (np.dtype(np.int32), np.dtype(np.int64))
-_NATIVE_NAMES = (np.dtype("U1"), np.dtype("U2"))
+_COMPILED_NAME_DTYPES = (np.dtype("U1"), np.dtype("U2"))
 
 
 def group_classifications(counts, sums, terms=None, mask=None):
@@ -76,9 +75,9 @@ def group_classifications(counts, sums, terms=None, mask=None):
 
 def _native_takes(count_planes, sum_planes, term_planes) -> bool:
     """Whether the compiled grouping takes these dtypes (any layout)."""
-    return (count_planes.dtype in _NATIVE_COUNTS and sum_planes.dtype.kind in "iuf"
+    return (count_planes.dtype in COMPILED_COUNT_DTYPES and sum_planes.dtype.kind in "iuf"
             and sum_planes.dtype.itemsize in (4, 8)
-            and (term_planes is None or term_planes.dtype in _NATIVE_NAMES))
+            and (term_planes is None or term_planes.dtype in _COMPILED_NAME_DTYPES))
 
 
 @functools.lru_cache(maxsize=None)
