@@ -1,12 +1,15 @@
 // Per-cell work of the analysis helpers (SPEC §6), CPU: the three steps of
-// filter_classifications and the pattern grouping of group_classifications.
-// Defined in analysis_cpu.cpp, bound in bindings/cpu_analysis.cpp; no Python here.
+// filter_classifications (defined in analysis_cpu.cpp) and the pattern grouping of
+// group_classifications (analysis_group_cpu.cpp). Bound in bindings/cpu_analysis.cpp; no Python.
 #pragma once
 #include <cstdint>
 #include <cstring>
 #include <vector>
 
 namespace nearzero {
+
+// Below this many cells a parallel region costs more than it saves.
+constexpr int64_t kAnalysisParallelCells = 4096;
 
 // A (terms, cells) table read at byte strides, so the ops' term-major results and plain
 // (cells, terms) arrays are both read in place, whatever their alignment.
