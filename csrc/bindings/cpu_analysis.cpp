@@ -136,6 +136,8 @@ py::object group_cells(const py::array &counts, const py::array &sums, const py:
   if (digit_table.size() != kDigitTableSize)
     throw std::invalid_argument("nearzero: the digit table must have 128 * 128 entries");
   const int n_terms = int(counts.shape(0));
+  if (n_terms != 3 && n_terms != 9)  // keys hold 4 bits a term and must stay non-negative
+    throw std::invalid_argument("nearzero: grouping takes 3 or 9 terms");
   const int64_t cells = counts.shape(1);
   const uint8_t *selected = nullptr;
   py::array mask_array;
