@@ -109,6 +109,7 @@ def test_cells_whose_kept_terms_are_not_the_top_counts_are_reordered(monkeypatch
     calls = []
     original = filtering._shown_first
     monkeypatch.setattr(filtering, "_shown_first", lambda *a: calls.append(1) or original(*a))
+    monkeypatch.setattr(filtering, "_native_takes", lambda counts, sums: False)  # NumPy path
     kept_counts, kept_sums, terms = filter_classifications(counts, sums, completeness=0.5)
     assert calls  # the packed path's re-ordering network ran
     expected = _filter_step_by_step(counts, sums, 0.5)

@@ -31,4 +31,7 @@ int max_threads_for_python();
 // Convolution kernels (cpu_conv.cpp).
 void bind_conv(pybind11::module_ &m);
 
+// Filtering and grouping of classify results (cpu_analysis.cpp).
+void bind_analysis(pybind11::module_ &m);
+
 }  // namespace nearzero

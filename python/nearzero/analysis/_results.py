@@ -12,6 +12,8 @@ import numpy as np
 from ..terms import PAIR_TERMS, SINGLE_TERMS
 
 REDUCED_FORMS = (None, "all", "channel")
+# Count dtypes the compiled analysis kernels take (csrc/cpu/analysis_cpu.cpp); others go to NumPy.
+COMPILED_COUNT_DTYPES = (np.dtype(np.int32), np.dtype(np.int64))
 
 # Letter code of each class; every other character (the '-' of a '--' placeholder) is -1.
 _LETTER_CODE = np.full(128, -1, dtype=np.int8)

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._results import as_planes, check_shapes, term_names, to_host, unpack
+from .. import _backend
+from ._results import (COMPILED_COUNT_DTYPES, as_planes, check_shapes, term_names, to_host,
+                       unpack)
 from ._sorting import sort_columns
 
 __all__ = ["filter_classifications", "filter_groups"]
@@ -23,6 +25,8 @@ __all__ = ["filter_classifications", "filter_groups"]
 _PAYLOAD_BITS = 36
 _MAX_PACKED_COUNT_BITS = 63 - _PAYLOAD_BITS - 6
 _CHUNK_CELLS = 8192  # cells per pass: the planes of a chunk stay in cache
+_COMPILED_SUM_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
 
 def filter_classifications(counts, sums, completeness=0.75):
     """Per cell, keep the classes that together explain at least `completeness` (0..1) of it,
@@ -39,16 +43,20 @@ def filter_classifications(counts, sums, completeness=0.75):
     counts, sums = to_host(counts), to_host(sums)
     value_shape = counts.shape[:-1]
     names = np.array(term_names(n_terms))
-    if _fits_packed_keys(counts, sums):
-        # Term-major planes: the ops already return this layout, so reading it is free, and
-        # the results keep it (a strided view of the documented shape).
+    # Term-major planes: the ops already return this layout, so reading it is free, and the
+    # results keep it (a strided view of the documented shape).
+    if _native_takes(counts, sums):
+        planes = _backend.core.filter_classifications(as_planes(counts), as_planes(sums), names,
+                                                      completeness)
+    elif _fits_packed_keys(counts, sums):
         planes = _filter_packed(as_planes(counts), as_planes(sums), completeness,
                                 names.view(f"u{names.dtype.itemsize}"))
-        return tuple(np.moveaxis(p.reshape((n_terms,) + value_shape), 0, -1) for p in planes)
-    kept_counts, kept_sums, order = _filter_sorted(
-        counts.reshape(-1, n_terms), sums.reshape(-1, n_terms), completeness)
-    shape = counts.shape
-    return kept_counts.reshape(shape), kept_sums.reshape(shape), names[order].reshape(shape)
+    else:
+        kept_counts, kept_sums, order = _filter_sorted(
+            counts.reshape(-1, n_terms), sums.reshape(-1, n_terms), completeness)
+        shape = counts.shape
+        return kept_counts.reshape(shape), kept_sums.reshape(shape), names[order].reshape(shape)
+    return tuple(np.moveaxis(p.reshape((n_terms,) + value_shape), 0, -1) for p in planes)
 
 
 def filter_groups(count_groups, sum_groups, term_groups, completeness=0.75, max_groups=None,
@@ -77,6 +85,11 @@ def _check_completeness(completeness) -> float:
     if not 0.0 <= value <= 1.0:  # also rejects NaN
         raise ValueError(f"completeness must be in [0, 1], got {completeness!r}")
     return value
+
+
+def _native_takes(counts, sums) -> bool:
+    """Whether the compiled kernel takes these dtypes (any layout; any count values)."""
+    return counts.dtype in COMPILED_COUNT_DTYPES and sums.dtype in _COMPILED_SUM_DTYPES
 
 
 def _fits_packed_keys(counts, sums) -> bool:

@@ -4,14 +4,18 @@ fall on the same classes in the same order (after `filter_classifications`) form
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
-from ._results import (SLOT_NAMES, as_planes, check_shapes, pair_term_slots, term_codes,
-                       term_names, to_host, unpack)
+from .. import _backend
+from ._results import (COMPILED_COUNT_DTYPES, SLOT_NAMES, as_planes, check_shapes,
+                       pair_term_slots, term_codes, term_names, to_host, unpack)
 
 __all__ = ["group_classifications"]
 
 _DIGIT_BITS = 4  # one hex digit per term position: 0 = empty, 1 + term index otherwise
+_COMPILED_NAME_DTYPES = (np.dtype("U1"), np.dtype("U2"))
 
 
 def group_classifications(counts, sums, terms=None, mask=None):
@@ -32,9 +36,16 @@ def group_classifications(counts, sums, terms=None, mask=None):
     counts, sums, terms = unpack(counts, sums, terms)
     n_terms = check_shapes(counts, sums, terms, mask)
     count_planes, sum_planes = as_planes(to_host(counts)), as_planes(to_host(sums))
-    digit_planes, digit_names = _term_digits(terms, n_terms)
-    if mask is not None:
-        selected = to_host(mask).astype(bool).reshape(-1)
+    term_planes = None if terms is None else as_planes(np.asarray(terms))
+    selected = None if mask is None else to_host(mask).astype(bool).reshape(-1)
+    if _native_takes(count_planes, sum_planes, term_planes):
+        grouped = _backend.core.group_cells(count_planes, sum_planes, term_planes,
+                                            _name_digits(n_terms), selected)
+        if grouped is not None:  # otherwise a term name is wrong: the code below says which
+            return _split_groups(*grouped, term_planes, n_terms)
+
+    digit_planes, digit_names = _term_digits(term_planes, n_terms)
+    if selected is not None:
         count_planes, sum_planes = count_planes[:, selected], sum_planes[:, selected]
         if digit_planes is not None:
             digit_planes = digit_planes[:, selected]
@@ -57,19 +68,55 @@ def group_classifications(counts, sums, terms=None, mask=None):
     order, starts, first_cells = _group_order(keys, cells)
     count_groups = np.split(np.take(count_planes, order, axis=1), starts[1:], axis=1)
     sum_groups = np.split(np.take(sum_planes, order, axis=1), starts[1:], axis=1)
-    term_groups = _term_lists(count_planes, digit_planes, digit_names, first_cells, n_terms)
+    first_digits = None if digit_planes is None else digit_planes[:, first_cells]
+    term_groups = _term_lists(count_planes[:, first_cells], first_digits, digit_names, n_terms)
     return [g.T for g in count_groups], [g.T for g in sum_groups], term_groups
 
 
-def _term_digits(terms, n_terms):
-    """Per-position digits (terms, cells) that increase in the standard term order, and the name
-    of each digit value; None for the standard order. Digit values of placeholders ('--') are
-    never used in a key (their counts are zero).
+def _native_takes(count_planes, sum_planes, term_planes) -> bool:
+    """Whether the compiled grouping takes these dtypes (any layout)."""
+    return (count_planes.dtype in COMPILED_COUNT_DTYPES and sum_planes.dtype.kind in "iuf"
+            and sum_planes.dtype.itemsize in (4, 8)
+            and (term_planes is None or term_planes.dtype in _COMPILED_NAME_DTYPES))
+
+
+@functools.lru_cache(maxsize=None)
+def _name_digits(n_terms: int) -> np.ndarray:
+    """The compiled grouping's name table: for each name `term_codes` accepts, at
+    ``128 * first character + second character``, 1 + its index in the standard order (0 for a
+    placeholder); -1 everywhere else.
     """
-    if terms is None:
+    names = np.array(list(term_names(n_terms)) + ["-", "--"], dtype="<U2")
+    characters = names.view(np.uint32).reshape(-1, 2).astype(np.intp)
+    table = np.full(128 * 128, -1, dtype=np.int8)
+    table[characters[:, 0] * 128 + characters[:, 1]] = term_codes(names, n_terms) + 1
+    return table
+
+
+def _split_groups(count_planes, sum_planes, sizes, first_cells, term_planes, n_terms):
+    """The compiled grouping's group-ordered planes as the lists `group_classifications`
+    returns; the term lists are read from each group's first cell.
+    """
+    if len(sizes) == 0:
+        return [], [], []
+    ends = np.cumsum(sizes).tolist()
+    starts = [0] + ends[:-1]
+    count_groups = [count_planes[:, a:b].T for a, b in zip(starts, ends)]
+    sum_groups = [sum_planes[:, a:b].T for a, b in zip(starts, ends)]
+    first_digits, digit_names = (None, None)
+    if term_planes is not None:
+        first_digits, digit_names = _term_digits(term_planes[:, first_cells], n_terms)
+    term_groups = _term_lists(count_planes[:, starts], first_digits, digit_names, n_terms)
+    return count_groups, sum_groups, term_groups
+
+
+def _term_digits(planes, n_terms):
+    """Per-position digits (terms, cells) of (terms, cells) term names, increasing in the
+    standard term order, and the name of each digit value; None for the standard order (no
+    names). Digit values of placeholders ('--') are never used in a key (their counts are zero).
+    """
+    if planes is None:
         return None, None
-    names = np.asarray(terms)
-    planes = as_planes(names)
     if n_terms == 9:
         slots = pair_term_slots(planes)
         if slots is not None:
@@ -77,7 +124,7 @@ def _term_digits(terms, n_terms):
             for slot, name in SLOT_NAMES.items():
                 digit_names[slot] = name
             return slots, digit_names
-    codes = as_planes(term_codes(names, n_terms)).astype(np.int64) + 1
+    codes = term_codes(planes, n_terms).astype(np.int64) + 1
     return codes, ["--"] + list(term_names(n_terms))
 
 
@@ -107,12 +154,14 @@ def _group_order(keys, cells):
     return order, starts, by_key[key_starts[ranking]]
 
 
-def _term_lists(count_planes, digit_planes, digit_names, first_cells, n_terms):
-    """Each group's terms up to its last non-zero count, read from its first cell."""
-    nonzero = count_planes[:, first_cells] != 0  # (terms, groups)
+def _term_lists(first_counts, first_digits, digit_names, n_terms):
+    """Each group's terms up to its last non-zero count, from the counts and digits (terms,
+    groups) of its first cell.
+    """
+    nonzero = first_counts != 0
     lengths = np.where(nonzero.any(0), n_terms - np.argmax(nonzero[::-1], axis=0), 0).tolist()
-    if digit_planes is None:
+    if first_digits is None:
         names = term_names(n_terms)
         return [list(names[:length]) for length in lengths]
-    digits = digit_planes[:, first_cells].T.tolist()
+    digits = first_digits.T.tolist()
     return [[digit_names[d] for d in row[:length]] for row, length in zip(digits, lengths)]
