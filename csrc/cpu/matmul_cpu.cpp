@@ -164,16 +164,12 @@ template <typename T>
 void row_counts(const PackedRow<T> &row, const ColumnPanel<T> &cols, int jn, int64_t words,
                 int64_t *counts) {
   constexpr int B = column_block<T>();
-  bool complete = row.complete, present[3] = {false, false, false};
-  for (int j = 0; j < jn; ++j) {
-    complete = complete && cols.complete[j];
-    for (int b = 0; b < 3; ++b) present[b] = present[b] || cols.totals[size_t(j) * 3 + b] != 0;
-  }
+  const bool complete = row.complete && cols.complete;
   for (int q = 0; q < 9 * B; ++q) counts[q] = 0;
   for (int a = 0; a < 3; ++a)
     for (int b = 0; b < 3; ++b) {
       const bool derived = complete && (a == kNearZero || b == kNearZero);
-      if (derived || row.class_totals[a] == 0 || !present[b]) continue;
+      if (derived || row.class_totals[a] == 0 || !cols.present[b]) continue;
       add_matches<B>(row.bits.data() + size_t(a) * words, cols.bits.data() + size_t(b) * words * B,
                      words, counts + class_pair_index(a, b) * B);
     }

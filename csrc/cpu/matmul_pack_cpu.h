@@ -132,7 +132,8 @@ template <typename T> struct ColumnPanel {
                                 // kSlotInfinite when some value is +-inf
   std::vector<uint64_t> bits;   // [class][word][column]
   std::vector<int64_t> totals;  // [column][class]
-  std::vector<uint8_t> complete;
+  bool complete;                // no NaN in any column: derived counts are exact
+  bool present[3];              // some column holds class b
 };
 
 template <typename T>
@@ -142,7 +143,8 @@ void pack_columns(const MatmulProblem<T> &p, const T *y, int64_t j0, int jn, int
   panel.values.assign(size_t(words) * kBlockK * kValueSlots * B, T(0));
   panel.bits.assign(size_t(B) * 3 * words, 0);
   panel.totals.assign(size_t(B) * 3, 0);
-  panel.complete.assign(B, 1);
+  panel.complete = true;
+  panel.present[0] = panel.present[1] = panel.present[2] = false;
   panel.live.assign(size_t(words), 0);
   T tile[B * kBlockK];  // one k block of the columns, column-major: y is read along its rows
   for (int64_t w = 0; w < words; ++w) {
@@ -156,11 +158,12 @@ void pack_columns(const MatmulProblem<T> &p, const T *y, int64_t j0, int jn, int
       const T *column = tile + j * kBlockK;
       const WordMasks m = classify_word(column, 1, n, p.y_threshold);
       const uint64_t all = n == 64 ? ~uint64_t(0) : (uint64_t(1) << n) - 1;
-      if ((m.cls[0] | m.cls[1] | m.cls[2]) != all) panel.complete[j] = 0;
+      panel.complete = panel.complete && (m.cls[0] | m.cls[1] | m.cls[2]) == all;
       live |= m.infinite ? kSlotInfinite : 0;
       for (int c = 0; c < 3; ++c) {
         panel.bits[(size_t(c) * words + w) * B + j] = m.cls[c];
         panel.totals[size_t(j) * 3 + c] += popcount64(m.cls[c]);
+        panel.present[c] = panel.present[c] || m.cls[c] != 0;
         live |= uint8_t(c == kNearZero ? m.near_nonzero : m.cls[c] != 0) << c;
         T *slot = panel.values.data() + (w * kBlockK * kValueSlots + c) * B + j;
         for (uint64_t rest = m.cls[c]; rest != 0; rest &= rest - 1) {
