@@ -44,11 +44,12 @@ template <typename T> struct PackedRow {
   bool finite;                     // no inf: 0 * inf cannot leak into other classes' sums
 };
 
-// Class bit masks of up to 64 values (bit i: value i), whether some near-zero value is nonzero
-// (P and N values never are) and whether some value is +-inf. The classes go through a byte
-// array so that both loops vectorise.
+// Class bit masks of up to 64 values (bit i: value i), whether every value has a class (no NaN),
+// whether some near-zero value is nonzero (P and N values never are) and whether some value is
+// +-inf. The classes go through a byte array so that both loops vectorise.
 struct WordMasks {
   uint64_t cls[3] = {0, 0, 0};
+  bool complete = true;
   bool near_nonzero = false;
   bool infinite = false;
 };
@@ -78,11 +79,14 @@ inline WordMasks classify_word(const T *first, int64_t stride, int n, T threshol
     const int c = classify_value(v, threshold);
     codes[i] = uint8_t(c);
     near_nonzero |= (c == kNearZero) & (v != T(0));
-    infinite |= (v == std::numeric_limits<T>::infinity()) | (v == -std::numeric_limits<T>::infinity());
+    infinite |= (v == std::numeric_limits<T>::infinity()) |
+                (v == -std::numeric_limits<T>::infinity());
   }
   for (int i = n; i < 64; ++i) codes[i] = uint8_t(kNoClass);
   WordMasks m;
   for (int c = 0; c < 3; ++c) m.cls[c] = code_mask(codes, uint8_t(c));
+  const uint64_t all = n == 64 ? ~uint64_t(0) : (uint64_t(1) << n) - 1;
+  m.complete = (m.cls[0] | m.cls[1] | m.cls[2]) == all;
   m.near_nonzero = near_nonzero != 0;
   m.infinite = infinite != 0;
   return m;
@@ -105,8 +109,7 @@ void pack_row(const MatmulProblem<T> &p, const T *x_row, int64_t words, PackedRo
     const T *first = x_row + w * kBlockK * p.x_col_stride;
     const int n = int(std::min<int64_t>(kBlockK, p.k - w * kBlockK));
     const WordMasks m = classify_word(first, p.x_col_stride, n, p.x_threshold);
-    const uint64_t all = n == 64 ? ~uint64_t(0) : (uint64_t(1) << n) - 1;
-    row.complete = row.complete && (m.cls[0] | m.cls[1] | m.cls[2]) == all;
+    row.complete = row.complete && m.complete;
     row.finite = row.finite && !m.infinite;
     for (int c = 0; c < 3; ++c) {
       row.bits[size_t(c) * words + w] = m.cls[c];
@@ -157,8 +160,7 @@ void pack_columns(const MatmulProblem<T> &p, const T *y, int64_t j0, int jn, int
     for (int j = 0; j < jn; ++j) {
       const T *column = tile + j * kBlockK;
       const WordMasks m = classify_word(column, 1, n, p.y_threshold);
-      const uint64_t all = n == 64 ? ~uint64_t(0) : (uint64_t(1) << n) - 1;
-      panel.complete = panel.complete && (m.cls[0] | m.cls[1] | m.cls[2]) == all;
+      panel.complete = panel.complete && m.complete;
       live |= m.infinite ? kSlotInfinite : 0;
       for (int c = 0; c < 3; ++c) {
         panel.bits[(size_t(c) * words + w) * B + j] = m.cls[c];
