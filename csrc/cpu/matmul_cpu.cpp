@@ -193,6 +193,26 @@ template <typename T> struct Workspace {
   std::vector<double> total;    // [row][pair][column]
   std::vector<int64_t> pending; // [row][class of x]: products in `partial` since the last flush
   std::vector<uint8_t> flushed; // [row][class of x]: `total` holds a value (else it is stale)
+  std::vector<uint8_t> touched; // [row][class of x]: slots added to since the last flush
+
+  // Moves the partial sums of (row, class of x) `ra` into its double totals: every slot the
+  // first time (that writes the totals), afterwards only the slots added to since.
+  template <int B> void flush(size_t ra) {
+    double *sums = total.data() + ra * 3 * B;
+    T *acc = partial.data() + ra * 3 * B;
+    const bool add = flushed[ra];
+    const int slots = add ? touched[ra] : 7;
+    for (int b = 0; b < 3; ++b) {
+      if (!((slots >> b) & 1)) continue;
+      for (int j = b * B; j < (b + 1) * B; ++j) {
+        sums[j] = (add ? sums[j] : 0.0) + double(acc[j]);
+        acc[j] = T(0);
+      }
+    }
+    flushed[ra] = 1;
+    touched[ra] = 0;
+    pending[ra] = 0;
+  }
 };
 
 // Sums of rows [first, first + rn) of the task against columns [j0, j0 + jn).
@@ -204,6 +224,7 @@ void rows_block_sums(const MatmulProblem<T> &p, size_t first, int64_t rn, Worksp
   ws.total.resize(size_t(rn) * 9 * B);  // written by the first flush: no need to clear it
   ws.pending.assign(size_t(rn) * 3, 0);
   ws.flushed.assign(size_t(rn) * 3, 0);
+  ws.touched.assign(size_t(rn) * 3, 0);
   for (int64_t kb = 0; kb < blocks; ++kb) {
     const T *panel = ws.columns.values.data() + kb * kBlockK * kValueSlots * B;
     const int live = ws.columns.live[size_t(kb)];
@@ -213,32 +234,20 @@ void rows_block_sums(const MatmulProblem<T> &p, size_t first, int64_t rn, Worksp
       for (int a = 0; a < 3; ++a) {
         const int64_t begin = row.bounds[size_t(kb * 3 + a)], end = row.bounds[size_t(kb * 3 + a + 1)];
         if (begin == end) continue;
-        T *acc = ws.partial.data() + (size_t(r) * 9 + size_t(a) * 3) * B;
-        int64_t &pending = ws.pending[size_t(r) * 3 + a];
-        if (pending + (end - begin) > kFlushEvery) {  // the segment would overfill the partials
-          double *total = ws.total.data() + (size_t(r) * 9 + size_t(a) * 3) * B;
-          const bool add = ws.flushed[size_t(r) * 3 + a];
-          for (int q = 0; q < 3 * B; ++q) {
-            total[q] = (add ? total[q] : 0.0) + double(acc[q]);
-            acc[q] = T(0);
-          }
-          ws.flushed[size_t(r) * 3 + a] = 1;
-          pending = 0;
-        }
-        pending += end - begin;
+        const size_t ra = size_t(r) * 3 + size_t(a);
+        if (ws.pending[ra] + (end - begin) > kFlushEvery)  // it would overfill the partials
+          ws.template flush<B>(ra);
+        ws.pending[ra] += end - begin;
         // Exact-zero near-zero values meet no inf here (0 * inf is NaN): their products are 0.
         const bool zeros = a == kNearZero && !(live & kSlotInfinite) &&
                            all_zero(row.values.data(), begin, end);
-        segment_sums(row, begin, end, panel, zeros ? 0 : live & 7, acc);
+        const int slots = zeros ? 0 : live & 7;
+        segment_sums(row, begin, end, panel, slots, ws.partial.data() + ra * 3 * B);
+        ws.touched[ra] |= uint8_t(slots);
       }
     }
   }
-  for (size_t ra = 0; ra < ws.flushed.size(); ++ra) {
-    double *total = ws.total.data() + ra * 3 * B;
-    const T *partial = ws.partial.data() + ra * 3 * B;
-    const bool add = ws.flushed[ra];
-    for (int q = 0; q < 3 * B; ++q) total[q] = (add ? total[q] : 0.0) + double(partial[q]);
-  }
+  for (size_t ra = 0; ra < ws.flushed.size(); ++ra) ws.template flush<B>(ra);
 }
 
 }  // namespace
