@@ -17,31 +17,6 @@ def _shape(x, name):
     return as_operand(x, name).shape
 
 
-def _aligned_empty(shape, dtype, alignment=64):
-    """An uninitialised C-contiguous array starting on a cache line, so that the kernel's runs
-    of 16 cells are whole lines it can write without reading them first."""
-    dtype = np.dtype(dtype)
-    count = int(np.prod(shape))
-    raw = np.empty(count * dtype.itemsize + alignment, dtype=np.uint8)
-    start = -raw.ctypes.data % alignment
-    return raw[start:start + count * dtype.itemsize].view(dtype).reshape(shape)
-
-
-def _staggered_planes(buffers, value_shape):
-    """Full results are nine planes; when their stride is a multiple of 4 KiB the nine count
-    and nine sum stores of every cell fall into one L1 set and evict each other (measured 3x
-    slower writes). Planes 272 elements past a 1024-element boundary apart land in distinct
-    sets for 4- and 8-byte items. Returns the kernel's contiguous buffers and pair stride."""
-    cells = int(np.prod(value_shape, dtype=np.int64))
-    if buffers.mode != 0 or not buffers.planar or cells == 0:
-        return buffers.counts, buffers.sums, buffers.pair_stride
-    stride = -(-cells // 1024) * 1024 + 272
-    bases = [_aligned_empty((9, stride), a.dtype) for a in (buffers.counts, buffers.sums)]
-    views = [b[:, :cells].reshape((9,) + tuple(value_shape)) for b in bases]
-    buffers.counts, buffers.sums = views
-    return bases[0], bases[1], stride
-
-
 def _run(op: str, geometry: ConvGeometry, operands, names, value_shape, channel_axis,
          products_per_cell, confidence, thresholds, return_thresholds, reduce, mask,
          nan_policy):
@@ -54,11 +29,8 @@ def _run(op: str, geometry: ConvGeometry, operands, names, value_shape, channel_
     buffers = make_buffers(value_shape, 9, prepared.dtype, reduce, mask, channel_axis,
                            products_per_cell, planar=True, device=prepared.device)
     first, second = (np.ascontiguousarray(v) for v in prepared.values)
-    counts, sums, pair_stride = _staggered_planes(buffers, value_shape)
-    mode, _, _, cell_stride, _, mask, channels, inner = buffers.kernel_args()
     kernel_for(op, prepared.dtype)(first, second, geometry.kernel_args(), *prepared.thresholds,
-                                   mode, counts, sums, cell_stride, pair_stride, mask, channels,
-                                   inner)
+                                   *buffers.kernel_args())
     counts, sums = buffers.finish()
     return package(prepared, counts, sums, return_thresholds)
 
