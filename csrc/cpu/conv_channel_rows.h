@@ -174,5 +174,51 @@ void classify_channel_rows(const ChannelRowsProblem<T> &p, const ClassifyOutput 
   }
 }
 
+// A convolution whose cells are activation positions: the forward op (`transposed` false: A = x,
+// cells = output positions, rows = output channels) or the input gradient (true: A = d_out,
+// cells = input positions, rows = input channels, the transposed convolution). Products are
+// A * kernel, first class from A.
+template <typename T>
+void classify_activation_cells(const ConvGeometry &g, const T *a, const T *kernel, T a_threshold,
+                               T kernel_threshold, bool transposed, const ClassifyOutput &out) {
+  const int64_t *a_size = transposed ? g.out_size : g.in_size;
+  const int64_t *cell_size = transposed ? g.in_size : g.out_size;
+  const int64_t a_channels = transposed ? g.out_channels : g.in_channels;
+  const int64_t cell_channels = transposed ? g.in_channels : g.out_channels;
+  const int64_t in_per_group = g.in_channels / g.groups, out_per_group = g.out_channels / g.groups;
+  const int64_t a_elements = g.batch * a_channels * a_size[0] * a_size[1] * a_size[2];
+  const auto a_codes = class_codes(a, a_elements, a_threshold);
+  const auto kernel_codes =
+      class_codes(kernel, tap_count(g) * in_per_group * g.out_channels, kernel_threshold);
+  const KernelStrides ks = kernel_strides(g);
+
+  ChannelRowsProblem<T> p;
+  p.batch = g.batch;
+  p.groups = g.groups;
+  p.a_values = a;
+  p.a_codes = a_codes.get();
+  p.a_strides = activation_strides(a_size, a_channels, g.channels_first);
+  p.a_elements = a_elements;
+  p.transposed = transposed;
+  for (int d = 0; d < 3; ++d) {
+    p.cell_size[d] = cell_size[d];
+    p.a_size[d] = a_size[d];
+    p.stride[d] = g.stride[d];
+    p.dilation[d] = g.dilation[d];
+    p.pad_before[d] = g.pad_before[d];
+    p.kernel_size[d] = g.kernel_size[d];
+    p.b_tap_stride[d] = ks.spatial[d];
+  }
+  p.k_channels = transposed ? out_per_group : in_per_group;
+  p.rows = transposed ? in_per_group : out_per_group;
+  p.b_values = kernel;
+  p.b_codes = kernel_codes.get();
+  p.b_k_stride = transposed ? ks.out_channel : ks.in_channel;
+  p.b_row_stride = transposed ? ks.in_channel : ks.out_channel;
+  p.b_group_stride = out_per_group * ks.out_channel;
+  p.out_strides = activation_strides(cell_size, cell_channels, g.channels_first);
+  classify_channel_rows(p, out);
+}
+
 }  // namespace conv_detail
 }  // namespace nearzero
