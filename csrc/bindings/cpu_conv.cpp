@@ -2,6 +2,7 @@
 // `conv_backprop_filter_classify_<t>` and `conv_backprop_input_classify_<t>`. Python
 // (nearzero/ops/conv.py) resolves the geometry and allocates results; this file re-checks what
 // memory safety depends on (dtypes, contiguity, element counts) and releases the GIL.
+#include "bindings/conv_geometry_args.h"
 #include "bindings/cpu_bindings.h"
 #include "common/parallel.h"
 #include "cpu/conv_cpu.h"
@@ -20,37 +21,6 @@ namespace nearzero {
 int max_threads_for_python() { return max_threads(); }
 
 namespace {
-
-// Flat form used by Python's ConvGeometry.kernel_args(): channels_first, batch, in_channels,
-// out_channels, groups, then in_size, out_size, kernel_size, stride, dilation, pad_before
-// (three each, leading 1s / 0s for fewer spatial dimensions).
-constexpr size_t kGeometryFields = 23;
-
-ConvGeometry parse_geometry(const std::vector<int64_t> &v) {
-  if (v.size() != kGeometryFields)
-    throw std::invalid_argument("nearzero: convolution geometry needs 23 integers");
-  ConvGeometry g;
-  g.channels_first = v[0] != 0;
-  g.batch = v[1];
-  g.in_channels = v[2];
-  g.out_channels = v[3];
-  g.groups = v[4];
-  for (int d = 0; d < 3; ++d) {
-    g.in_size[d] = v[5 + d];
-    g.out_size[d] = v[8 + d];
-    g.kernel_size[d] = v[11 + d];
-    g.stride[d] = v[14 + d];
-    g.dilation[d] = v[17 + d];
-    g.pad_before[d] = v[20 + d];
-    if (g.in_size[d] < 0 || g.out_size[d] < 0 || g.kernel_size[d] < 0 || g.stride[d] < 1 ||
-        g.dilation[d] < 1 || g.pad_before[d] < 0)
-      throw std::invalid_argument("nearzero: invalid convolution geometry");
-  }
-  if (g.batch < 0 || g.in_channels < 0 || g.out_channels < 0 || g.groups < 1 ||
-      g.in_channels % g.groups != 0 || g.out_channels % g.groups != 0)
-    throw std::invalid_argument("nearzero: invalid convolution channels or groups");
-  return g;
-}
 
 int64_t activation_elements(const ConvGeometry &g, const int64_t size[3], int64_t channels) {
   return g.batch * channels * size[0] * size[1] * size[2];
@@ -76,7 +46,7 @@ void conv_classify(py::array x, py::array kernel, std::vector<int64_t> geometry,
                    double tk, int mode, py::array counts, py::array sums, int64_t cell_stride,
                    int64_t pair_stride, py::object mask, int64_t channels,
                    int64_t channel_inner) {
-  const ConvGeometry g = parse_geometry(geometry);
+  const ConvGeometry g = conv_geometry_from_args(geometry);
   const T *xp = operand<T>(x, activation_elements(g, g.in_size, g.in_channels), "inputs");
   const T *kp = operand<T>(kernel, kernel_elements(g), "kernel");
   auto out = make_output(mode, 9, counts, sums, cell_stride, pair_stride, mask, channels,
@@ -90,7 +60,7 @@ void conv_backprop_filter_classify(py::array x, py::array d_out, std::vector<int
                                    double tx, double td, int mode, py::array counts,
                                    py::array sums, int64_t cell_stride, int64_t pair_stride,
                                    py::object mask, int64_t channels, int64_t channel_inner) {
-  const ConvGeometry g = parse_geometry(geometry);
+  const ConvGeometry g = conv_geometry_from_args(geometry);
   const T *xp = operand<T>(x, activation_elements(g, g.in_size, g.in_channels), "x");
   const T *dp = operand<T>(d_out, activation_elements(g, g.out_size, g.out_channels), "d_out");
   auto out = make_output(mode, 9, counts, sums, cell_stride, pair_stride, mask, channels,
@@ -104,7 +74,7 @@ void conv_backprop_input_classify(py::array d_out, py::array kernel, std::vector
                                   double td, double tk, int mode, py::array counts,
                                   py::array sums, int64_t cell_stride, int64_t pair_stride,
                                   py::object mask, int64_t channels, int64_t channel_inner) {
-  const ConvGeometry g = parse_geometry(geometry);
+  const ConvGeometry g = conv_geometry_from_args(geometry);
   const T *dp = operand<T>(d_out, activation_elements(g, g.out_size, g.out_channels), "d_out");
   const T *kp = operand<T>(kernel, kernel_elements(g), "kernel");
   auto out = make_output(mode, 9, counts, sums, cell_stride, pair_stride, mask, channels,

@@ -1,4 +1,5 @@
 // Bindings of the CUDA convolution classify kernels (forward, kernel gradient, input gradient).
+#include "bindings/conv_geometry_args.h"
 #include "bindings/cuda_bindings.h"
 #include "cuda/conv_cuda.h"
 #include "cuda/device_info_cuda.h"
@@ -15,33 +16,6 @@ namespace py = pybind11;
 namespace nearzero {
 namespace {
 
-// Python's ConvGeometry.kernel_args(): channels_first, batch, in_channels, out_channels,
-// groups, then in_size, out_size, kernel_size, stride, dilation, pad_before (three each).
-ConvGeometry geometry_from(const std::vector<int64_t> &v) {
-  if (v.size() != 23) throw std::invalid_argument("nearzero: convolution geometry needs 23 integers");
-  ConvGeometry g;
-  g.channels_first = v[0] != 0;
-  g.batch = v[1];
-  g.in_channels = v[2];
-  g.out_channels = v[3];
-  g.groups = v[4];
-  for (int d = 0; d < 3; ++d) {
-    g.in_size[d] = v[5 + d];
-    g.out_size[d] = v[8 + d];
-    g.kernel_size[d] = v[11 + d];
-    g.stride[d] = v[14 + d];
-    g.dilation[d] = v[17 + d];
-    g.pad_before[d] = v[20 + d];
-    if (g.in_size[d] < 0 || g.out_size[d] < 0 || g.kernel_size[d] < 0 || g.stride[d] < 1 ||
-        g.dilation[d] < 1 || g.pad_before[d] < 0)
-      throw std::invalid_argument("nearzero: invalid convolution geometry");
-  }
-  if (g.batch < 0 || g.in_channels < 0 || g.out_channels < 0 || g.groups < 1 ||
-      g.in_channels % g.groups != 0 || g.out_channels % g.groups != 0)
-    throw std::invalid_argument("nearzero: invalid convolution channels or groups");
-  return g;
-}
-
 ConvClassify op_from(int op) {
   if (op < 0 || op > 2) throw std::invalid_argument("nearzero: unknown convolution op");
   return static_cast<ConvClassify>(op);
@@ -49,7 +23,7 @@ ConvClassify op_from(int op) {
 
 template <typename T>
 int64_t scratch_doubles(int device, int op, std::vector<int64_t> geometry, bool has_infinity) {
-  const ConvGeometry g = geometry_from(geometry);
+  const ConvGeometry g = conv_geometry_from_args(geometry);
   py::gil_scoped_release release;
   CudaDeviceGuard guard(device);
   return conv_scratch_doubles<T>(op_from(op), g, has_infinity);
@@ -61,7 +35,7 @@ void conv_classify(int device, int op, std::vector<int64_t> geometry, std::uintp
                    std::uintptr_t second, double first_threshold, double second_threshold,
                    bool has_infinity, std::uintptr_t scratch, int64_t scratch_size,
                    const OutputSpec &output, std::uintptr_t stream) {
-  const ConvGeometry g = geometry_from(geometry);
+  const ConvGeometry g = conv_geometry_from_args(geometry);
   const ConvClassify which = op_from(op);
   const DeviceOutput out = device_output_from(output);
   py::gil_scoped_release release;
