@@ -160,15 +160,12 @@ def normalise_mask(mask, value_shape):
     return np.ascontiguousarray(m)
 
 
-def make_buffers(value_shape, pairs, dtype, reduce, mask, channel_axis, products_per_cell,
-                 *, planar, device="cpu") -> ResultBuffers:
-    """Allocate the result for `value_shape` (full, or reduced per `reduce`)."""
+def reduction_layout(value_shape: tuple, reduce, channel_axis: int):
+    """The kernel's reduce mode, the number of cells, and for reduce='channel' the number of
+    channels and the cells after the channel axis (1 and 1 otherwise)."""
     if reduce not in REDUCE_MODES:
         raise ValueError(f"reduce must be None, 'all' or 'channel', got {reduce!r}")
     mode = REDUCE_MODES[reduce]
-    value_shape = tuple(int(s) for s in value_shape)
-    mask_arr = normalise_mask(mask, value_shape)
-    sum_dtype = np.dtype(np.float64 if dtype == np.float64 else np.float32)
     cells = int(np.prod(value_shape, dtype=np.int64))
     channels, inner = 1, 1
     if mode == 2:
@@ -179,6 +176,16 @@ def make_buffers(value_shape, pairs, dtype, reduce, mask, channel_axis, products
             raise ValueError(f"channel axis {channel_axis} is out of range for shape {value_shape}")
         channels = value_shape[axis]
         inner = int(np.prod(value_shape[axis + 1:], dtype=np.int64))
+    return mode, cells, channels, inner
+
+
+def make_buffers(value_shape, pairs, dtype, reduce, mask, channel_axis, products_per_cell,
+                 *, planar, device="cpu") -> ResultBuffers:
+    """Allocate the result for `value_shape` (full, or reduced per `reduce`)."""
+    value_shape = tuple(int(s) for s in value_shape)
+    mode, cells, channels, inner = reduction_layout(value_shape, reduce, channel_axis)
+    mask_arr = normalise_mask(mask, value_shape)
+    sum_dtype = np.dtype(np.float64 if dtype == np.float64 else np.float32)
     if mode == 0:
         count_dtype = np.int64 if products_per_cell > INT32_MAX else np.int32
         check_result_size(value_shape, pairs, count_dtype, sum_dtype, available_memory_bytes(),

@@ -12,7 +12,7 @@ import numpy as np
 from .. import _backend
 from .._arrays import as_operand
 from .._cuda_arrays import DeviceArrays, device_arrays, device_index, device_value
-from ._common import INT32_MAX, REDUCE_MODES, check_result_size
+from ._common import INT32_MAX, check_result_size, reduction_layout
 
 __all__ = ["DeviceResult", "make_device_result", "free_device_bytes"]
 
@@ -65,25 +65,13 @@ class DeviceResult:
 def make_device_result(arrays: DeviceArrays, value_shape, pairs, dtype, reduce, mask,
                        channel_axis, products_per_cell, device_name) -> DeviceResult:
     """Allocate the result for `value_shape` on the device (full, or reduced per `reduce`)."""
-    if reduce not in REDUCE_MODES:
-        raise ValueError(f"reduce must be None, 'all' or 'channel', got {reduce!r}")
-    mode = REDUCE_MODES[reduce]
     value_shape = tuple(int(s) for s in value_shape)
+    mode, cells, channels, inner = reduction_layout(value_shape, reduce, channel_axis)
     masked = device_mask(mask, value_shape, arrays)
     mask_array, mask_pointer = None, 0
     if masked is not None:
         mask_array, mask_pointer = masked[0], masked[1].pointer(masked[0])
     sum_dtype = np.dtype(np.float64 if np.dtype(dtype) == np.float64 else np.float32)
-    cells = int(np.prod(value_shape, dtype=np.int64))
-    channels, inner = 1, 1
-    if mode == 2:
-        if not value_shape:
-            raise ValueError("reduce='channel' needs a result with at least one axis")
-        axis = channel_axis if channel_axis >= 0 else len(value_shape) + channel_axis
-        if not 0 <= axis < len(value_shape):
-            raise ValueError(f"channel axis {channel_axis} is out of range for shape {value_shape}")
-        channels = value_shape[axis]
-        inner = int(np.prod(value_shape[axis + 1:], dtype=np.int64))
     if mode == 0:
         count_dtype = np.dtype(np.int64 if products_per_cell > INT32_MAX else np.int32)
         check_result_size(value_shape, pairs, count_dtype, sum_dtype, free_device_bytes(arrays),
