@@ -5,6 +5,7 @@
 //   input grad   rows (batch, input position)   columns in channel   k (out channel, tap)
 // Element addresses, cells and channels split into row, column and depth parts; padded or
 // off-stride positions load as "no class", so they add nothing, as SPEC §3 asks.
+#include "common/conv_strides.h"
 #include "cuda/conv_cuda.h"
 #include "cuda/exact_classify_cuda.cuh"
 #include "cuda/tiled_classify_cuda.cuh"
@@ -15,42 +16,6 @@
 namespace nearzero {
 namespace {
 
-struct Strides {
-  int64_t batch, channel, spatial[3];
-};
-
-Strides activation_strides(const int64_t size[3], int64_t channels, bool channels_first) {
-  const int64_t unit = channels_first ? 1 : channels;
-  Strides s{};
-  s.spatial[2] = unit;
-  s.spatial[1] = unit * size[2];
-  s.spatial[0] = unit * size[2] * size[1];
-  s.channel = channels_first ? size[0] * size[1] * size[2] : 1;
-  s.batch = size[0] * size[1] * size[2] * channels;
-  return s;
-}
-
-// batch = output channel, channel = input channel (within a group).
-Strides kernel_strides(const ConvGeometry &g) {
-  const int64_t taps = g.kernel_size[0] * g.kernel_size[1] * g.kernel_size[2];
-  const int64_t in_per_group = g.in_channels / g.groups;
-  Strides s{};
-  if (g.channels_first) {
-    s.spatial[2] = 1;
-    s.spatial[1] = g.kernel_size[2];
-    s.spatial[0] = g.kernel_size[2] * g.kernel_size[1];
-    s.channel = taps;
-    s.batch = taps * in_per_group;
-  } else {
-    s.batch = 1;
-    s.channel = g.out_channels;
-    s.spatial[2] = in_per_group * g.out_channels;
-    s.spatial[1] = s.spatial[2] * g.kernel_size[2];
-    s.spatial[0] = s.spatial[1] * g.kernel_size[1];
-  }
-  return s;
-}
-
 template <typename T> struct ConvGather {
   const T *x, *y;
   int op;  // ConvClassify
@@ -59,7 +24,8 @@ template <typename T> struct ConvGather {
   bool by_column, x_along_k, y_along_k, channels_first;
   int64_t in_channels, out_channels, in_group, out_group, taps, in_positions, out_positions;
   int32_t in_size[3], out_size[3], kernel_size[3], stride[3], dilation[3], pad[3];
-  Strides input, output, kernel;  // element strides of the activation, d_out/output, kernel
+  ActivationStrides input, output;  // element strides of the activation and d_out/output
+  KernelStrides kernel;
 
   __device__ static void unflatten(int64_t index, const int32_t size[3], int64_t coord[3]) {
     coord[2] = index % size[2];
@@ -122,13 +88,13 @@ template <typename T> struct ConvGather {
     tiled::Column c{};
     if (op == int(ConvClassify::kInputGrad)) {  // in channel
       c.channel = group * in_group + j;
-      c.y = group * out_group * kernel.batch + j * kernel.channel;
+      c.y = group * out_group * kernel.out_channel + j * kernel.in_channel;
       c.cell = channels_first ? c.channel * in_positions : c.channel;
       return c;
     }
     c.channel = group * out_group + j;  // out channel
     if (op == int(ConvClassify::kForward)) {
-      c.y = c.channel * kernel.batch;
+      c.y = c.channel * kernel.out_channel;
       c.cell = channels_first ? c.channel * out_positions : c.channel;
     } else {
       c.y = c.channel * output.channel;
@@ -156,7 +122,7 @@ template <typename T> struct ConvGather {
     if (op == int(ConvClassify::kForward)) {  // (in channel, tap)
       channel_tap(kk, in_group, c, position);
       d.x = c * input.channel;
-      d.y = c * kernel.channel;
+      d.y = c * kernel.in_channel;
       for (int q = 0; q < 3; ++q) {
         d.spatial[q] = int32_t(position[q] * dilation[q]);
         d.x += int64_t(d.spatial[q]) * input.spatial[q];
@@ -165,7 +131,7 @@ template <typename T> struct ConvGather {
     } else {  // input gradient: (out channel, tap)
       channel_tap(kk, out_group, c, position);
       d.x = c * output.channel;
-      d.y = c * kernel.batch;
+      d.y = c * kernel.out_channel;
       for (int q = 0; q < 3; ++q) {
         d.spatial[q] = int32_t(-position[q] * dilation[q]);
         d.y += position[q] * kernel.spatial[q];
