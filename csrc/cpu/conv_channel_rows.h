@@ -96,7 +96,7 @@ void pack_kernel_rows(const ChannelRowsProblem<T> &p, const std::vector<KBlock> 
 template <typename T> struct ChannelWorkspace {
   KernelRows<T> rows;
   int64_t rows_group = -1, rows_begin = -1;
-  std::vector<PanelEntry<T>> panel;
+  AlignedVector<PanelEntry<T>> panel;
   std::vector<int64_t> lane_cells;
   LaneTile tile;
   TileAccumulators<T> acc;

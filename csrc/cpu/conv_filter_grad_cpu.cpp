@@ -30,7 +30,7 @@ template <typename T> struct FilterProblem {
 };
 
 template <typename T> struct FilterWorkspace {
-  std::vector<PanelEntry<T>> panel;  // [column block][kBlockK]
+  AlignedVector<PanelEntry<T>> panel;  // [column block][kBlockK]
   std::vector<int64_t> x_base, d_out_base, position;  // per k of the block
   std::vector<int64_t> x_offset;                      // per k, for the current tap
   RowBlock<T> rows;

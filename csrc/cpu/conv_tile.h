@@ -4,6 +4,7 @@
 // slots) instead of nine; B is packed per k block into class-slotted panels; counts come from
 // packed per-class count codes added in the same pass. Included by the conv_*_cpu.cpp files.
 #pragma once
+#include "common/aligned_vector.h"
 #include "common/classify_rule.h"
 #include "cpu/classify_output.h"
 
@@ -266,7 +267,7 @@ private:
 
   static constexpr uint8_t kLive = 1;     // partial_/packed_ hold this class's running sums
   static constexpr uint8_t kFlushed = 2;  // total_/count_ hold this class's results
-  std::vector<T> partial_;
+  AlignedVector<T> partial_;
   std::vector<int32_t> packed_;
   std::vector<int32_t> pending_;
   std::vector<uint8_t> state_;

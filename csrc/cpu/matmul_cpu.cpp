@@ -189,7 +189,7 @@ void row_counts(const PackedRow<T> &row, const ColumnPanel<T> &cols, int jn, int
 template <typename T> struct Workspace {
   std::vector<PackedRow<T>> rows;
   ColumnPanel<T> columns;
-  std::vector<T> partial;       // [row][pair][column] T partial sums
+  AlignedVector<T> partial;     // [row][pair][column] T partial sums
   std::vector<double> total;    // [row][pair][column]
   std::vector<int64_t> pending; // [row][class of x]: products in `partial` since the last flush
   std::vector<uint8_t> flushed; // [row][class of x]: `total` holds a value (else it is stale)

@@ -1,6 +1,7 @@
 // Packing for the fused matmul kernel: rows of x grouped by (k block, class), panels of y split
 // into per-class slots, and class bit masks over k for counts. Included by matmul_cpu.cpp only.
 #pragma once
+#include "common/aligned_vector.h"
 #include "common/classify_rule.h"
 #include "cpu/matmul_cpu.h"
 
@@ -130,7 +131,7 @@ void pack_row(const MatmulProblem<T> &p, const T *x_row, int64_t words, PackedRo
 constexpr int kValueSlots = 3;
 constexpr uint8_t kSlotInfinite = 8;
 template <typename T> struct ColumnPanel {
-  std::vector<T> values;        // [k][class][column]
+  AlignedVector<T> values;      // [k][class][column], 32-byte loads
   std::vector<uint8_t> live;    // [k block]: bit b when class b's slot holds a nonzero value,
                                 // kSlotInfinite when some value is +-inf
   std::vector<uint64_t> bits;   // [class][word][column]
