@@ -190,7 +190,7 @@ template <typename T> struct Workspace {
   std::vector<PackedRow<T>> rows;
   ColumnPanel<T> columns;
   AlignedVector<T> partial;     // [row][pair][column] T partial sums
-  std::vector<double> total;    // [row][pair][column]
+  AlignedVector<double> total;  // [row][pair][column]
   std::vector<int64_t> pending; // [row][class of x]: products in `partial` since the last flush
   std::vector<uint8_t> flushed; // [row][class of x]: `total` holds a value (else it is stale)
   std::vector<uint8_t> touched; // [row][class of x]: slots added to since the last flush

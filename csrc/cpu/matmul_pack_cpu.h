@@ -150,7 +150,7 @@ void pack_columns(const MatmulProblem<T> &p, const T *y, int64_t j0, int jn, int
   panel.complete = true;
   panel.present[0] = panel.present[1] = panel.present[2] = false;
   panel.live.assign(size_t(words), 0);
-  T tile[B * kBlockK];  // one k block of the columns, column-major: y is read along its rows
+  alignas(64) T tile[B * kBlockK];  // one k block of the columns, column-major: y read by rows
   for (int64_t w = 0; w < words; ++w) {
     const int n = int(std::min<int64_t>(kBlockK, p.k - w * kBlockK));
     for (int i = 0; i < n; ++i) {
