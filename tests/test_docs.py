@@ -157,3 +157,16 @@ def test_a_failing_block_names_file_and_line(tmp_path, monkeypatch):
                        match=r"broken.md: the python block at line 3 raised NameError") as info:
         _run_block(blocks[0], "broken.md", {})
     assert 'File "broken.md", line 5' in str(info.value)
+
+
+def test_ci_runs_the_readme_test_command():
+    """.ci/run installs the extras and runs the test command that the README gives."""
+    blocks = parse_blocks((ROOT / "README.md").read_text(encoding="utf-8"), "README.md")
+    commands = [b.text.strip() for b in blocks if b.lang == "bash" and "pytest" in b.text]
+    assert len(commands) == 1, "the README gives one test command"
+    install, run = re.fullmatch(r"pip install torch==2\.13\.0 && pip install (\S+) && (.+)",
+                                commands[0]).groups()
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert "pip install torch==2.13.0" in ci
+    assert re.search(rf"^python -m pip install {re.escape(install)}$", ci, re.MULTILINE)
+    assert re.search(rf"^(python -m )?{re.escape(run)}$", ci, re.MULTILINE)
