@@ -108,10 +108,19 @@ def _check_output(block: Block, expected: Block, printed: str, path: str) -> Non
                     f"python block at line {block.line} printed:\n{diff}", pytrace=False)
 
 
+# Optional packages a file's code needs, recognised by how the code uses them.
+_OPTIONAL = {"torch": re.compile(r"^\s*(import|from) torch\b", re.MULTILINE),
+             "matplotlib": re.compile(r"\.plot(_history)?\(")}
+
+
 @pytest.mark.parametrize("doc", DOC_FILES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_doc_code_runs_and_prints_what_is_shown(doc, tmp_path, monkeypatch):
     path = str(doc.relative_to(ROOT))
     blocks = parse_blocks(doc.read_text(encoding="utf-8"), path)
+    code = "".join(block.text for block in blocks if block.lang == "python")
+    for package, used in _OPTIONAL.items():
+        if used.search(code):
+            pytest.importorskip(package, reason=f"{path} needs {package}")
     monkeypatch.chdir(tmp_path)
     _set_seeds()
     namespace = {"__name__": "__main__"}
