@@ -1,5 +1,5 @@
-// pybind11 bindings of the CPU kernels as `nearzero._core`. Python (nearzero/_backend.py)
-// validates arguments, allocates results and calls these; the kernels never see Python.
+// pybind11 bindings of the CPU kernels as `nearzero._core`. Python (nearzero.ops) validates
+// arguments, allocates results and calls these; the kernels never see Python.
 #include "cpu/elementwise_cpu.h"
 #include "cpu/matmul_cpu.h"
 #include "cpu/threshold_cpu.h"

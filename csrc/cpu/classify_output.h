@@ -25,7 +25,8 @@ struct ClassifyOutput {
 };
 
 // Per-thread view of a ClassifyOutput. Reductions accumulate in int64/double privately and
-// are added to the shared result under a lock-free merge at the end (`merge_into`).
+// are added to the shared result once per thread at the end (`merge_into`, serialised by the
+// caller).
 template <typename S> class CellWriter {
 public:
   explicit CellWriter(const ClassifyOutput &out) : out_(out) {

@@ -1,5 +1,6 @@
-// Element strides of convolution operands in either layout, and the per-element class codes
-// every convolution kernel reads instead of re-classifying gathered values.
+// Tap counts and index unflattening of the convolution geometry, and the per-element class codes
+// every convolution kernel reads instead of re-classifying gathered values (the operands'
+// element strides are in common/conv_strides.h).
 // Included by the conv_*_cpu.cpp kernels only.
 #pragma once
 #include "common/classify_rule.h"

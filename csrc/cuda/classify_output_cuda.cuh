@@ -1,6 +1,7 @@
 // Device-side emission of classify results: full-result stores, per-cell atomics and block-level
-// reductions into DeviceOutput. Included by the .cu kernels only; every CUDA kernel MUST write
-// its results through these helpers so that reduce= and mask= behave the same for every op.
+// reductions into DeviceOutput. Included by the .cu kernels only. The tiled kernel
+// (tiled_classify_cuda.cuh) stores its cells inline by the same rules: masked-out cells written as
+// zeros, reductions summed per slot in shared memory, then one atomic per slot and pair.
 #pragma once
 #include "cuda/classify_output_cuda.h"
 

@@ -11,9 +11,4 @@ namespace nearzero {
 // Pointers are device pointers here; the kernels receive the struct by value.
 using DeviceOutput = ClassifyOutput;
 
-// Number of reduction slots (rows of the reduced result).
-inline int64_t reduction_slots(const DeviceOutput &out) {
-  return out.mode == ReduceMode::kChannel ? out.channels : 1;
-}
-
 }  // namespace nearzero

@@ -36,10 +36,6 @@ class Operand:
     def on_cuda(self) -> bool:
         return self.device.startswith("cuda")
 
-    def numpy(self) -> np.ndarray:
-        """A NumPy view (CPU inputs) in a dtype the kernels accept (float32 or float64)."""
-        return to_numpy(self)
-
     def wrap(self, array):
         """Wrap a NumPy result as this operand's array type (CUDA results already are)."""
         if self.on_cuda:

@@ -1,6 +1,8 @@
 # Type stub of the private CPU extension `nearzero._core` (csrc/bindings/cpu_*.cpp).
 # Python callers go through nearzero.ops; result buffers are allocated by ops/_common.py.
-from typing import Any, Optional, Sequence
+# The bindings name no arguments, so every parameter is positional-only (the `/`).
+# tests/test_stubs.py checks these signatures against the compiled module.
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -8,47 +10,85 @@ version: str
 openmp: bool
 
 def max_threads() -> int: ...
-def abs_order_statistics_f32(x: np.ndarray, fraction: float) -> tuple[float, float, int, int]: ...
-def abs_order_statistics_f64(x: np.ndarray, fraction: float) -> tuple[float, float, int, int]: ...
+
+# Order statistics of |x| for the midpoint percentile: (low, high, count of non-NaN, NaN count).
+def abs_order_statistics_f32(x: np.ndarray, fraction: float,
+                             /) -> tuple[float, float, int, int]: ...
+def abs_order_statistics_f64(x: np.ndarray, fraction: float,
+                             /) -> tuple[float, float, int, int]: ...
+
+# Every classify entry point ends in the result description: `mode` (0 full result, 1 reduce="all",
+# 2 reduce="channel"), the `counts` and `sums` buffers, the element strides of a cell and of a
+# class pair in them, an optional bool `mask` of one byte per cell, and the channel layout.
 def tensor_classify_f32(x: np.ndarray, shape: Sequence[int], threshold: float, mode: int,
                         counts: np.ndarray, sums: np.ndarray, cell_stride: int, pair_stride: int,
-                        mask: Optional[np.ndarray], channels: int, channel_inner: int) -> None: ...
-def tensor_classify_f64(*args: Any) -> None: ...
+                        mask: Optional[np.ndarray], channels: int, channel_inner: int,
+                        /) -> None: ...
+def tensor_classify_f64(x: np.ndarray, shape: Sequence[int], threshold: float, mode: int,
+                        counts: np.ndarray, sums: np.ndarray, cell_stride: int, pair_stride: int,
+                        mask: Optional[np.ndarray], channels: int, channel_inner: int,
+                        /) -> None: ...
 def multiply_classify_f32(x: np.ndarray, y: np.ndarray, shape: Sequence[int], x_threshold: float,
                           y_threshold: float, mode: int, counts: np.ndarray, sums: np.ndarray,
                           cell_stride: int, pair_stride: int, mask: Optional[np.ndarray],
-                          channels: int, channel_inner: int) -> None: ...
-def multiply_classify_f64(*args: Any) -> None: ...
+                          channels: int, channel_inner: int, /) -> None: ...
+def multiply_classify_f64(x: np.ndarray, y: np.ndarray, shape: Sequence[int], x_threshold: float,
+                          y_threshold: float, mode: int, counts: np.ndarray, sums: np.ndarray,
+                          cell_stride: int, pair_stride: int, mask: Optional[np.ndarray],
+                          channels: int, channel_inner: int, /) -> None: ...
+
+# dims: (batches, n, k, m); strides: (x row, x col, y row, y col) in elements; the offsets are
+# int64 arrays of one element offset per batch entry.
 def matmul_classify_f32(x: np.ndarray, y: np.ndarray, x_offsets: np.ndarray, y_offsets: np.ndarray,
                         dims: Sequence[int], strides: Sequence[int], x_threshold: float,
                         y_threshold: float, mode: int, counts: np.ndarray, sums: np.ndarray,
                         cell_stride: int, pair_stride: int, mask: Optional[np.ndarray],
-                        channels: int, channel_inner: int) -> None: ...
-def matmul_classify_f64(*args: Any) -> None: ...
+                        channels: int, channel_inner: int, /) -> None: ...
+def matmul_classify_f64(x: np.ndarray, y: np.ndarray, x_offsets: np.ndarray, y_offsets: np.ndarray,
+                        dims: Sequence[int], strides: Sequence[int], x_threshold: float,
+                        y_threshold: float, mode: int, counts: np.ndarray, sums: np.ndarray,
+                        cell_stride: int, pair_stride: int, mask: Optional[np.ndarray],
+                        channels: int, channel_inner: int, /) -> None: ...
+
 # Convolutions (csrc/bindings/cpu_conv.cpp): operands C-contiguous in the kernels' layout;
 # `geometry` is ConvGeometry.kernel_args() (ops/conv_geometry.py).
 def conv_classify_f32(x: np.ndarray, kernel: np.ndarray, geometry: Sequence[int],
                       x_threshold: float, kernel_threshold: float, mode: int, counts: np.ndarray,
                       sums: np.ndarray, cell_stride: int, pair_stride: int,
-                      mask: Optional[np.ndarray], channels: int, channel_inner: int) -> None: ...
-def conv_classify_f64(*args: Any) -> None: ...
+                      mask: Optional[np.ndarray], channels: int, channel_inner: int, /) -> None: ...
+def conv_classify_f64(x: np.ndarray, kernel: np.ndarray, geometry: Sequence[int],
+                      x_threshold: float, kernel_threshold: float, mode: int, counts: np.ndarray,
+                      sums: np.ndarray, cell_stride: int, pair_stride: int,
+                      mask: Optional[np.ndarray], channels: int, channel_inner: int, /) -> None: ...
 def conv_backprop_filter_classify_f32(x: np.ndarray, d_out: np.ndarray, geometry: Sequence[int],
                                       x_threshold: float, d_out_threshold: float, mode: int,
                                       counts: np.ndarray, sums: np.ndarray, cell_stride: int,
                                       pair_stride: int, mask: Optional[np.ndarray],
-                                      channels: int, channel_inner: int) -> None: ...
-def conv_backprop_filter_classify_f64(*args: Any) -> None: ...
+                                      channels: int, channel_inner: int, /) -> None: ...
+def conv_backprop_filter_classify_f64(x: np.ndarray, d_out: np.ndarray, geometry: Sequence[int],
+                                      x_threshold: float, d_out_threshold: float, mode: int,
+                                      counts: np.ndarray, sums: np.ndarray, cell_stride: int,
+                                      pair_stride: int, mask: Optional[np.ndarray],
+                                      channels: int, channel_inner: int, /) -> None: ...
 def conv_backprop_input_classify_f32(d_out: np.ndarray, kernel: np.ndarray,
                                      geometry: Sequence[int], d_out_threshold: float,
                                      kernel_threshold: float, mode: int, counts: np.ndarray,
                                      sums: np.ndarray, cell_stride: int, pair_stride: int,
                                      mask: Optional[np.ndarray], channels: int,
-                                     channel_inner: int) -> None: ...
-def conv_backprop_input_classify_f64(*args: Any) -> None: ...
-# Analysis helpers (csrc/bindings/cpu_analysis.cpp), called by nearzero.analysis.
+                                     channel_inner: int, /) -> None: ...
+def conv_backprop_input_classify_f64(d_out: np.ndarray, kernel: np.ndarray,
+                                     geometry: Sequence[int], d_out_threshold: float,
+                                     kernel_threshold: float, mode: int, counts: np.ndarray,
+                                     sums: np.ndarray, cell_stride: int, pair_stride: int,
+                                     mask: Optional[np.ndarray], channels: int,
+                                     channel_inner: int, /) -> None: ...
+
+# Analysis helpers (csrc/bindings/cpu_analysis.cpp), called by nearzero.analysis: class planes
+# of shape (terms, cells). filter_classifications returns the kept (counts, sums, names);
+# group_cells returns the selected cells' (counts, sums) planes group after group, each group's
+# size and first cell, or None where a term name is unknown or a placeholder holds a count.
 def filter_classifications(counts: np.ndarray, sums: np.ndarray, names: np.ndarray,
-                           completeness: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+                           completeness: float, /) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
 def group_cells(counts: np.ndarray, sums: np.ndarray, names: Optional[np.ndarray],
-                digit_table: np.ndarray, mask: Optional[np.ndarray]
+                digit_table: np.ndarray, mask: Optional[np.ndarray], /
                 ) -> Optional[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]: ...
-def __getattr__(name: str) -> Any: ...

@@ -33,8 +33,6 @@ def device_index(op: Operand) -> int:
 class DeviceArrays:
     """What the GPU path needs from one array library on one device."""
 
-    library = ""
-
     def __init__(self, device: int):
         self.device = device
 
@@ -43,8 +41,6 @@ class DeviceArrays:
 
 
 class TorchArrays(DeviceArrays):
-    library = "torch"
-
     def __init__(self, device: int):
         super().__init__(device)
         self.torch = sys.modules["torch"]
@@ -89,9 +85,6 @@ class TorchArrays(DeviceArrays):
     def strides(self, a) -> tuple:
         return tuple(int(s) for s in a.stride())
 
-    def is_bool(self, a) -> bool:
-        return a.dtype == self.torch.bool
-
     def cached_free_bytes(self) -> int:
         """Memory torch's caching allocator holds but does not use (reusable for results)."""
         return int(self.torch.cuda.memory_reserved(self.where)
@@ -99,8 +92,6 @@ class TorchArrays(DeviceArrays):
 
 
 class CupyArrays(DeviceArrays):
-    library = "cupy"
-
     def __init__(self, device: int):
         super().__init__(device)
         self.cupy = _cupy()
@@ -147,9 +138,6 @@ class CupyArrays(DeviceArrays):
 
     def strides(self, a) -> tuple:
         return tuple(int(s) // a.itemsize for s in a.strides)
-
-    def is_bool(self, a) -> bool:
-        return a.dtype == np.bool_
 
     def cached_free_bytes(self) -> int:
         return int(self.cupy.get_default_memory_pool().free_bytes())

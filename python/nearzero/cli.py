@@ -5,15 +5,32 @@ from __future__ import annotations
 import argparse
 import sys
 
+from . import __version__
+from .demo import DEFAULT_STEPS
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Appends each option's default to its help, except for flags, options whose default is
+    None (their help says what that means) and help that already states the default."""
+
+    def _get_help_string(self, action):
+        if action.nargs == 0 or action.default is None or "(default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="nearzero", description=__doc__)
+    parser = argparse.ArgumentParser(prog="nearzero", description=__doc__,
+                                     formatter_class=_HelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="train a small CNN that develops dead units and explain it")
+    demo = sub.add_parser("demo", help="train a small CNN that develops dead units and explain it",
+                          formatter_class=_HelpFormatter)
     demo.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
-    demo.add_argument("--steps", type=int, default=None, help="training steps")
+    demo.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="training steps")
     demo.add_argument("--out", default="nearzero-report", help="folder for the plots")
-    bench = sub.add_parser("bench", help="time the fused ops against plain ops and the reference")
+    bench = sub.add_parser("bench", help="time the fused ops against plain ops and the reference",
+                           formatter_class=_HelpFormatter)
     bench.add_argument("--device", default=None, help="cpu, cuda or all available (default)")
     bench.add_argument("--json", default=None, help="also write the results to this JSON file")
     bench.add_argument("--quick", action="store_true", help="smaller problem sizes")

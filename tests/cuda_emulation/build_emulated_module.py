@@ -2,7 +2,7 @@
 
 The kernel files are copied with their launches (`kernel<<<grid, block, shared, stream>>>(...)`)
 and dynamic shared memory declarations rewritten for the emulation, then compiled with g++
-together with the unchanged binding files. Used by tests/test_gpu_emulated.py.
+together with the unchanged binding files. Used by the GPU tests through tests/gpu_support.py.
 """
 
 from __future__ import annotations

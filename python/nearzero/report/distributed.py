@@ -67,11 +67,11 @@ def percentiles(x: torch.Tensor, quantiles, *, sharded: bool = True) -> list:
     when `sharded`."""
     keys, to_value = _sortable(x.detach().reshape(-1))
     if not sharded:
-        finite = torch.sort(keys[keys < _nan_key(keys)]).values
+        finite = torch.sort(keys[keys < _nan_key()]).values
         count = int(finite.numel())
         return ([to_value(int(finite[min(count - 1, round((count - 1) * q / 100))]))
                  for q in quantiles] if count else [float("nan")] * len(quantiles))
-    count = global_count(keys < _nan_key(keys))
+    count = global_count(keys < _nan_key())
     if count == 0:
         return [float("nan")] * len(quantiles)
     return [to_value(_order_statistic(keys, min(count - 1, round((count - 1) * q / 100))))
@@ -94,7 +94,7 @@ def _sortable(values: torch.Tensor):
         bits = values.to(torch.float32).contiguous().view(torch.int32).to(torch.int64)
         keys = torch.where(bits < 0, bits ^ 0x7FFFFFFF, bits)
         int_type, float_type, flip = np.int32, np.float32, 0x7FFFFFFF
-    keys = torch.where(torch.isnan(values), _nan_key(keys), keys)
+    keys = torch.where(torch.isnan(values), _nan_key(), keys)
 
     def to_value(key: int) -> float:
         raw = key ^ flip if key < 0 else key
@@ -103,14 +103,14 @@ def _sortable(values: torch.Tensor):
     return keys, to_value
 
 
-def _nan_key(keys: torch.Tensor) -> int:
+def _nan_key() -> int:
     return torch.iinfo(torch.int64).max
 
 
 def _order_statistic(keys: torch.Tensor, k: int) -> int:
     """The key of rank k (0-based) of all shards together: bisection on the key, one summed
     count per round, so no shard leaves its process."""
-    local = keys[keys < _nan_key(keys)]
+    local = keys[keys < _nan_key()]
     # An empty shard offers extremes that lose to every other shard's.
     low = int(local.min()) if local.numel() else 2**63 - 1
     high = int(local.max()) if local.numel() else -(2**63)

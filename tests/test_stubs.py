@@ -1,0 +1,151 @@
+"""The type stubs `_core.pyi` and `_cuda.pyi` match the compiled modules: the same names, the same
+parameters (names, or positional-only where the bindings name none) and compatible types.
+
+`_cuda` is checked against the module built from the CUDA binding sources for the CPU
+(tests/cuda_emulation), and against the real module too when this build has one.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+from nearzero import _backend
+
+STUBS = Path(__file__).resolve().parents[1] / "python" / "nearzero"
+
+
+def parse_stub(path: Path):
+    """(functions, attributes) of a stub: name -> (parameter names, positional-only, parameter
+    annotations, return annotation), and name -> annotation; type aliases expanded."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    aliases = {node.targets[0].id: ast.unparse(node.value) for node in tree.body
+               if isinstance(node, ast.Assign)}
+    functions, attributes = {}, {}
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef):
+            args = node.args
+            assert not (args.vararg or args.kwarg or args.kwonlyargs or args.defaults), (
+                f"{path.name}: {node.name} must list the binding's parameters one by one")
+            params = args.posonlyargs + args.args
+            functions[node.name] = (
+                [a.arg for a in params], bool(args.posonlyargs) and not args.args,
+                [aliases.get(ast.unparse(a.annotation), ast.unparse(a.annotation))
+                 for a in params], ast.unparse(node.returns))
+        elif isinstance(node, ast.AnnAssign):
+            attributes[node.target.id] = ast.unparse(node.annotation)
+    return functions, attributes
+
+
+def _split_top_level(text: str) -> list:
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        if ch in "[(":
+            depth += 1
+        elif ch in "])":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append(text[start:i].strip())
+            start = i + 1
+    tail = text[start:].strip()
+    return parts + [tail] if tail else parts
+
+
+def binding_signature(function):
+    """(parameter names, parameter types, return type) from pybind11's docstring."""
+    first = (function.__doc__ or "").splitlines()[0]
+    match = re.fullmatch(rf"{function.__name__}\((.*)\) -> (.+)", first)
+    assert match, f"unexpected pybind11 signature line: {first!r}"
+    params = [p.split(":", 1) for p in _split_top_level(match[1])]
+    return [n.strip() for n, _ in params], [t.strip() for _, t in params], match[2].strip()
+
+
+def binding_kind(annotation: str) -> str:
+    """A pybind11 type (2.x or 3.x spelling) as the kind the stub must state."""
+    if annotation.startswith(("tuple", "Tuple")):
+        return "tuple"
+    if re.match(r"(collections\.abc\.Sequence|typing\.Sequence|List|list)\[", annotation):
+        return "sequence"
+    if "numpy" in annotation:
+        return "array"
+    if "SupportsFloat" in annotation or annotation == "float":
+        return "float"
+    if "SupportsInt" in annotation or annotation == "int":
+        return "int"
+    if annotation in ("bool", "object", "None", "str"):
+        return annotation
+    raise AssertionError(f"no stub kind for the pybind11 type {annotation!r}")
+
+
+def stub_kind(annotation: str) -> str:
+    if annotation.startswith("Optional["):
+        return "object"  # bound as py::object: None or a value
+    if annotation.startswith("tuple["):
+        return "tuple"
+    kinds = {"np.ndarray": "array", "Sequence[int]": "sequence"}
+    if annotation in kinds:
+        return kinds[annotation]
+    if annotation in ("int", "float", "bool", "None", "str"):
+        return annotation
+    raise AssertionError(f"the stub type {annotation!r} has no binding counterpart")
+
+
+def check_stub_matches(module, stub: Path) -> None:
+    functions, attributes = parse_stub(stub)
+    public = {name for name in dir(module) if not name.startswith("_")}
+    assert public == set(functions) | set(attributes), (
+        f"{stub.name}: missing {sorted(public - set(functions) - set(attributes))}, "
+        f"not in the module {sorted(set(functions) | set(attributes) - public)}")
+    for name, annotation in attributes.items():
+        assert type(getattr(module, name)).__name__ == annotation, f"{stub.name}: {name}"
+    for name, (params, positional_only, types, returns) in functions.items():
+        bound_names, bound_types, bound_return = binding_signature(getattr(module, name))
+        where = f"{stub.name}: {name}"
+        assert len(params) == len(bound_names), f"{where}: {params} vs {bound_names}"
+        if all(re.fullmatch(r"arg\d+", n) for n in bound_names) and bound_names:
+            assert positional_only, f"{where}: the binding names no arguments, so mark them '/'"
+        else:
+            assert params == bound_names and not positional_only, f"{where}: {bound_names}"
+        assert [stub_kind(t) for t in types] == [binding_kind(t) for t in bound_types], where
+        assert stub_kind(returns) == binding_kind(bound_return), f"{where}: returns {returns}"
+
+
+def test_core_stub_matches_the_module():
+    check_stub_matches(_backend.core, STUBS / "_core.pyi")
+
+
+def test_cuda_stub_matches_the_module_built_from_the_binding_sources():
+    from cuda_emulation.harness import load_module
+    from gpu_support import emulated_module_path
+
+    check_stub_matches(load_module(emulated_module_path()), STUBS / "_cuda.pyi")
+
+
+def test_cuda_stub_matches_this_build():
+    if _backend._cuda is None:
+        pytest.skip("nearzero was built without its CUDA module")
+    check_stub_matches(_backend._cuda, STUBS / "_cuda.pyi")
+
+
+def test_stubs_have_no_escape_hatches():
+    for stub in ("_core.pyi", "_cuda.pyi"):
+        text = (STUBS / stub).read_text(encoding="utf-8")
+        assert not re.search(r"\bAny\b", text), stub
+        assert "__getattr__" not in text, stub
+
+
+def test_the_checker_catches_a_wrong_stub(tmp_path):
+    stub = tmp_path / "_core.pyi"
+    text = (STUBS / "_core.pyi").read_text(encoding="utf-8")
+    stub.write_text(text.replace("max_threads() -> int", "max_threads() -> float"))
+    with pytest.raises(AssertionError, match="max_threads"):
+        check_stub_matches(_backend.core, stub)
+    stub.write_text(text.replace("completeness: float, /", "completeness: float"))
+    with pytest.raises(AssertionError, match="mark them '/'"):
+        check_stub_matches(_backend.core, stub)
+    stub.write_text(text + "def not_bound() -> None: ...\n")
+    with pytest.raises(AssertionError, match="not_bound"):
+        check_stub_matches(_backend.core, stub)
