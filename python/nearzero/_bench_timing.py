@@ -7,6 +7,7 @@ with the min-max spread.
 from __future__ import annotations
 
 import math
+import random
 import statistics
 import time
 from dataclasses import dataclass
@@ -79,7 +80,7 @@ def _sample(fn: Callable, calls: int, sync: Optional[Callable]) -> float:
 def time_interleaved(functions: Dict[str, Callable], repeats: int = 5, *, warmup: int = 1,
                      sync: Optional[Callable] = None,
                      min_sample_s: float = MIN_SAMPLE_S) -> Timings:
-    """Times each callable `repeats` times, taking turns (the order rotates every round).
+    """Times each callable `repeats` times, taking turns (in a new order every round).
 
     `warmup` calls of each come first (caches, allocator, thread pool, lazy initialisation);
     the last one also sets how many calls make a sample of at least `min_sample_s` seconds.
@@ -95,8 +96,11 @@ def time_interleaved(functions: Dict[str, Callable], repeats: int = 5, *, warmup
             t = _sample(functions[name], 1, sync)
         calls[name] = max(1, math.ceil(min_sample_s / t)) if t > 0 else 1000
     seconds = {name: [] for name in names}
-    for r in range(repeats):
-        order = names[r % len(names):] + names[:r % len(names)]
+    shuffle = random.Random(len(names) * 1000 + repeats)
+    for _ in range(repeats):
+        # A new order every round: no callable always follows the same one (whose threads,
+        # caches or freed memory could favour or slow down the next).
+        order = shuffle.sample(names, len(names))
         for name in order:
             seconds[name].append(_sample(functions[name], calls[name], sync))
     return Timings(seconds, calls)
