@@ -13,8 +13,8 @@ from __future__ import annotations
 import pytest
 
 import nearzero as nz
-from nearzero import reference_conv as rc
-from conftest import interleaved_best, report
+from nearzero._bench_cases import unfused_torch
+from conftest import measure, report
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -45,7 +45,7 @@ def test_conv2d_forward(benchmark, problem):
         return nz.conv_classify(x, w, thresholds=(tx, tw), **KW)
 
     def unfused():
-        return rc.conv2d_classify_torch(x, w, tx, tw, padding=1)
+        return unfused_torch(lambda a, b: F.conv2d(a, b, padding=1), x, w, tx, tw)
 
     def plain():
         return F.conv2d(x, w, padding=1)
@@ -59,14 +59,12 @@ def test_conv2d_forward(benchmark, problem):
     assert_total_within_spec(sums, plain(), scale)
     del counts, sums, ref_counts, ref_sums, scale
 
-    times = interleaved_best({"fused conv_classify": fused, "torch conv2d": plain,
-                              "unfused reference": unfused}, repeats=4)
-    ratios = {
-        "fused / torch conv2d": times["fused conv_classify"] / times["torch conv2d"],
-        "reference / fused": times["unfused reference"] / times["fused conv_classify"],
-    }
-    report("conv_classify (32,16,64,64) * (32,16,3,3), padding 1, float32", times, ratios,
-           benchmark)
+    timings = measure({"fused conv_classify": fused, "torch conv2d": plain,
+                       "unfused reference": unfused}, repeats=4)
+    report("conv_classify (32,16,64,64) * (32,16,3,3), padding 1, float32", timings, {
+        "fused / torch conv2d": ("fused conv_classify", "torch conv2d"),
+        "reference / fused": ("unfused reference", "fused conv_classify"),
+    }, benchmark)
     benchmark.pedantic(fused, rounds=2, iterations=1)
 
 
@@ -81,10 +79,10 @@ def test_conv2d_forward_reduced(benchmark, problem):
     ones = F.conv2d(torch.ones(X_SHAPE), torch.ones(W_SHAPE), padding=1)
     assert counts.shape == (W_SHAPE[0], 9)
     assert torch.equal(counts.sum(-1), ones.sum((0, 2, 3)).to(counts.dtype))
-    times = interleaved_best({"fused reduce='channel'": fused,
-                              "torch conv2d": lambda: F.conv2d(x, w, padding=1)})
-    ratios = {"fused / torch conv2d": times["fused reduce='channel'"] / times["torch conv2d"]}
-    report("conv_classify reduce='channel'", times, ratios, benchmark)
+    timings = measure({"fused reduce='channel'": fused,
+                       "torch conv2d": lambda: F.conv2d(x, w, padding=1)})
+    report("conv_classify reduce='channel'", timings,
+           {"fused / torch conv2d": ("fused reduce='channel'", "torch conv2d")}, benchmark)
     benchmark.pedantic(fused, rounds=2, iterations=1)
 
 
@@ -101,10 +99,9 @@ def test_conv2d_kernel_gradient(benchmark, problem):
     scale = torch.nn.grad.conv2d_weight(x.abs().double(), W_SHAPE, d_out.abs().double(),
                                         padding=1)
     assert_total_within_spec(sums, autograd(), scale)
-    times = interleaved_best({"fused kernel gradient": fused, "autograd conv2d_weight": autograd})
-    ratios = {"fused / autograd": times["fused kernel gradient"]
-              / times["autograd conv2d_weight"]}
-    report("conv_backprop_filter_classify, same convolution", times, ratios, benchmark)
+    timings = measure({"fused kernel gradient": fused, "autograd conv2d_weight": autograd})
+    report("conv_backprop_filter_classify, same convolution", timings,
+           {"fused / autograd": ("fused kernel gradient", "autograd conv2d_weight")}, benchmark)
     benchmark.pedantic(fused, rounds=2, iterations=1)
 
 
@@ -121,8 +118,7 @@ def test_conv2d_input_gradient(benchmark, problem):
     scale = torch.nn.grad.conv2d_input(X_SHAPE, w.abs().double(), d_out.abs().double(),
                                        padding=1)
     assert_total_within_spec(sums, autograd(), scale)
-    times = interleaved_best({"fused input gradient": fused, "autograd conv2d_input": autograd})
-    ratios = {"fused / autograd": times["fused input gradient"]
-              / times["autograd conv2d_input"]}
-    report("conv_backprop_input_classify, same convolution", times, ratios, benchmark)
+    timings = measure({"fused input gradient": fused, "autograd conv2d_input": autograd})
+    report("conv_backprop_input_classify, same convolution", timings,
+           {"fused / autograd": ("fused input gradient", "autograd conv2d_input")}, benchmark)
     benchmark.pedantic(fused, rounds=2, iterations=1)

@@ -8,7 +8,7 @@ import contextlib
 
 import pytest
 
-from conftest import interleaved_best, report
+from conftest import measure, report
 
 STEPS = 20  # training steps per timed block
 
@@ -59,14 +59,14 @@ def test_recorder_history_overhead(benchmark, device):
     assert len(recorder.history) == STEPS
 
     sync = torch.cuda.synchronize if device == "cuda" else None
-    times = interleaved_best({
+    timings = measure({
         "plain training step": _trainer(torch, plain_model, images, labels, batches, None),
         "with recorder history": _trainer(torch, recorded_model, images, labels, batches,
                                           recorder),
     }, repeats=7, sync=sync)
-    times = {name: t / STEPS for name, t in times.items()}
-    ratios = {"recorder / plain": times["with recorder history"] / times["plain training step"]}
-    report(f"GradientRecorder history, demo CNN step on {device}", times, ratios, benchmark)
+    ratios = report(f"GradientRecorder history, {STEPS} demo CNN steps on {device}", timings,
+                    {"recorder / plain": ("with recorder history", "plain training step")},
+                    benchmark)
     benchmark.pedantic(_trainer(torch, recorded_model, images, labels, batches, recorder),
                        rounds=1, iterations=1)
     recorder.detach()

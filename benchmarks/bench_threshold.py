@@ -7,7 +7,7 @@ import numpy as np
 
 import nearzero as nz
 from nearzero import reference as ref
-from conftest import interleaved_best, report
+from conftest import measure, report
 
 
 def test_threshold_2_24(benchmark, rng):
@@ -15,16 +15,15 @@ def test_threshold_2_24(benchmark, rng):
     x[::5] = 0.0
     assert nz.threshold(x, 0.95) == ref.threshold(x, 0.95)
     k = int((x.size - 1) * 0.05)
-    times = interleaved_best({
+    timings = measure({
         "nearzero.threshold": lambda: nz.threshold(x, 0.95),
         "np.abs(x).max()": lambda: np.abs(x).max(),
         "np.partition(|x|)": lambda: np.partition(np.abs(x), (k, k + 1)),
     }, repeats=3)
-    ratios = {
-        "threshold / abs-max pass": times["nearzero.threshold"] / times["np.abs(x).max()"],
-        "partition / threshold": times["np.partition(|x|)"] / times["nearzero.threshold"],
-    }
-    report("threshold of 2^24 float32", times, ratios, benchmark)
+    ratios = report("threshold of 2^24 float32", timings, {
+        "threshold / abs-max pass": ("nearzero.threshold", "np.abs(x).max()"),
+        "partition / threshold": ("np.partition(|x|)", "nearzero.threshold"),
+    }, benchmark)
     benchmark.pedantic(nz.threshold, args=(x, 0.95), rounds=3, iterations=1)
     print(f"  targets: <= 6x abs-max pass: {ratios['threshold / abs-max pass'] <= 6}, "
           f"faster than np.partition: {ratios['partition / threshold'] > 1}")

@@ -1,37 +1,37 @@
-"""Benchmark helpers: interleaved timing of several callables in one run, reported as ratios.
+"""Benchmark helpers: the timing harness of `nearzero bench` (interleaved rounds after a
+warm-up, ratios as median and min-max spread), and a report that prints and records them.
 
 Run with: python -m pytest benchmarks --benchmark-enable -s
 """
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
+from nearzero._bench_timing import Timings, spread_warning, time_interleaved
 
-def interleaved_best(functions: dict, repeats: int = 5, sync=None) -> dict:
-    """Best wall time of each callable, taking turns so machine drift hits all alike."""
-    best = {name: float("inf") for name in functions}
-    for _ in range(repeats):
-        for name, fn in functions.items():
-            start = time.perf_counter()
-            fn()
-            if sync is not None:
-                sync()
-            best[name] = min(best[name], time.perf_counter() - start)
-    return best
+__all__ = ["measure", "report"]
 
 
-def report(title: str, times: dict, ratios: dict, benchmark=None) -> None:
-    """Print the times and ratios and attach them to the pytest-benchmark record."""
+def measure(functions: dict, repeats: int = 5, sync=None) -> Timings:
+    """Times the callables in interleaved rounds (nearzero's bench harness)."""
+    return time_interleaved(functions, repeats, sync=sync)
+
+
+def report(title: str, timings: Timings, ratios: dict, benchmark=None) -> dict:
+    """Print median times and the ratios {label: (numerator, denominator)} with their spread,
+    attach them to the pytest-benchmark record, and return the ratios' medians by label."""
     lines = [f"\n{title}"]
-    lines += [f"  {name:<28} {t * 1e3:10.2f} ms" for name, t in times.items()]
-    lines += [f"  {name:<28} {value:10.2f} x" for name, value in ratios.items()]
+    lines += [f"  {name:<28} {timings.median(name) * 1e3:10.2f} ms" for name in timings.seconds]
+    spreads = {label: timings.ratio(*pair) for label, pair in ratios.items()}
+    lines += [f"  {label:<28} {s.format(digits=2):>24}" for label, s in spreads.items()]
+    lines += [w for label, s in spreads.items() if (w := spread_warning(label, s))]
     print("\n".join(lines))
     if benchmark is not None:
-        benchmark.extra_info.update({f"{k}_ms": v * 1e3 for k, v in times.items()})
-        benchmark.extra_info.update(ratios)
+        benchmark.extra_info.update({f"{k}_ms": timings.median(k) * 1e3 for k in timings.seconds})
+        benchmark.extra_info.update({k: s.median for k, s in spreads.items()})
+        benchmark.extra_info.update({f"{k} min-max": [s.low, s.high] for k, s in spreads.items()})
+    return {label: s.median for label, s in spreads.items()}
 
 
 @pytest.fixture

@@ -14,3 +14,11 @@ def test_build_info_fields():
         assert any("90" in a for a in info["cuda_architectures"])
     else:
         assert info["cuda_architectures"] == [] and info["cuda_devices"] == 0
+
+
+def test_build_info_cuda_runtime():
+    info = nz.build_info()
+    if info["cuda_built"]:
+        assert isinstance(info["cuda_runtime"], str) and info["cuda_runtime"]
+    else:
+        assert info["cuda_runtime"] is None

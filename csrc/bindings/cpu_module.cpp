@@ -1,5 +1,6 @@
 // pybind11 bindings of the CPU kernels as `nearzero._core`. Python (nearzero.ops) validates
 // arguments, allocates results and calls these; the kernels never see Python.
+#include "cpu/cpu_kernels.h"
 #include "cpu/elementwise_cpu.h"
 #include "cpu/matmul_cpu.h"
 #include "cpu/threshold_cpu.h"
@@ -9,6 +10,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <cstdlib>
 #include <stdexcept>
 #include <string>
 
@@ -125,4 +127,14 @@ PYBIND11_MODULE(_core, m) {
   m.attr("openmp") = false;
 #endif
   m.def("max_threads", &nearzero::max_threads_for_python);
+  // The CPU level is chosen once, here; a bad NEARZERO_CPU_ISA fails the import with the reason.
+  nearzero::select_cpu_level(std::getenv("NEARZERO_CPU_ISA"));
+  m.def("cpu_levels", [] {
+    const nearzero::CpuLevels levels = nearzero::cpu_levels();
+    py::dict d;
+    d["built"] = levels.built;
+    d["supported"] = levels.supported;
+    d["selected"] = levels.selected;
+    return d;
+  });
 }

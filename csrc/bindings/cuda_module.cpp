@@ -22,6 +22,8 @@ PYBIND11_MODULE(_cuda, m) {
       },
       py::arg("device"), "(free bytes, total bytes) of a device, from cudaMemGetInfo.");
   m.attr("architectures") = std::string(NEARZERO_CUDA_ARCHITECTURES);
+  // The toolkit version of the CUDA runtime linked (statically) into this module.
+  m.attr("runtime_version") = std::string(NEARZERO_CUDA_RUNTIME_VERSION);
   nearzero::bind_cuda_scans(m);
   nearzero::bind_cuda_elementwise(m);
   nearzero::bind_cuda_matmul(m);

@@ -26,21 +26,30 @@ static_assert(kBlockK <= kFlushEvery, "one segment must fit between two flushes"
 // Rows sharing one pass over the value panels: their partial sums stay in L2.
 constexpr int64_t kRowsPerPass = 128;
 
-// 32-byte vectors (GCC/Clang vector extensions): fixed-size register accumulators that the
-// compiler keeps in registers, where plain arrays are copied through the stack.
-typedef float Float8 __attribute__((vector_size(32)));
-typedef double Double4 __attribute__((vector_size(32)));
-template <typename T> struct Vec32Of;
-template <> struct Vec32Of<float> { using type = Float8; };
-template <> struct Vec32Of<double> { using type = Double4; };
-template <typename T> using Vec32 = typename Vec32Of<T>::type;
+// Register vectors of the CPU level's width (GCC/Clang vector extensions): fixed-size
+// accumulators that the compiler keeps in registers, where plain arrays are copied through the
+// stack. 64 bytes where AVX-512 is on; there a second set of accumulators takes every other
+// product, so that twice as many independent multiply-add chains keep both FMA units busy.
+#if defined(__AVX512F__)
+constexpr int kVectorBytes = 64;
+constexpr int kAccumulatorSets = 2;
+#else
+constexpr int kVectorBytes = 32;
+constexpr int kAccumulatorSets = 1;
+#endif
+typedef float FloatV __attribute__((vector_size(kVectorBytes)));
+typedef double DoubleV __attribute__((vector_size(kVectorBytes)));
+template <typename T> struct VecOf;
+template <> struct VecOf<float> { using type = FloatV; };
+template <> struct VecOf<double> { using type = DoubleV; };
+template <typename T> using Vec = typename VecOf<T>::type;
 
-template <typename T> inline Vec32<T> load32(const T *p) {
-  Vec32<T> v;
+template <typename T> inline Vec<T> load_vec(const T *p) {
+  Vec<T> v;
   __builtin_memcpy(&v, p, sizeof(v));
   return v;
 }
-template <typename T> inline void store32(T *p, Vec32<T> v) { __builtin_memcpy(p, &v, sizeof(v)); }
+template <typename T> inline void store_vec(T *p, Vec<T> v) { __builtin_memcpy(p, &v, sizeof(v)); }
 
 // acc[b][j] += x * y_b[j] over one segment (one row, one k block, one class of x), for the
 // slots b that `Slots` names (bit b = class b). A slot left out is all zeros in this k block:
@@ -49,27 +58,45 @@ template <typename T, int Slots>
 inline void segment_sums_to(const PackedRow<T> &row, int64_t begin, int64_t end, const T *panel,
                             T *acc) {
   constexpr int B = column_block<T>();
-  constexpr int L = int(32 / sizeof(T));  // lanes per vector
-  constexpr int V = B / L;                // vectors per class slot
-  Vec32<T> r[3][V];
+  constexpr int L = int(kVectorBytes / sizeof(T));  // lanes per vector
+  constexpr int V = B / L;                          // vectors per class slot
+  constexpr int S = kAccumulatorSets;
+  Vec<T> r[S][3][V];
 #pragma GCC unroll 3
   for (int b = 0; b < 3; ++b)
     if ((Slots >> b) & 1)
-      for (int v = 0; v < V; ++v) r[b][v] = load32(acc + b * B + v * L);
+      for (int v = 0; v < V; ++v) {
+        r[0][b][v] = load_vec(acc + b * B + v * L);
+        for (int s = 1; s < S; ++s) r[s][b][v] = Vec<T>{};
+      }
   const T *values = row.values.data();
   const uint16_t *offsets = row.offsets.data();
-  for (int64_t t = begin; t < end; ++t) {
+  int64_t t = begin;
+  for (; t + S <= end; t += S)
+#pragma GCC unroll 2
+    for (int s = 0; s < S; ++s) {
+      const T xv = values[t + s];
+      const T *yp = panel + int64_t(offsets[t + s]) * kValueSlots * B;
+#pragma GCC unroll 3
+      for (int b = 0; b < 3; ++b)
+        if ((Slots >> b) & 1)
+          for (int v = 0; v < V; ++v) r[s][b][v] += xv * load_vec(yp + b * B + v * L);
+    }
+  for (; t < end; ++t) {
     const T xv = values[t];
     const T *yp = panel + int64_t(offsets[t]) * kValueSlots * B;
 #pragma GCC unroll 3
     for (int b = 0; b < 3; ++b)
       if ((Slots >> b) & 1)
-        for (int v = 0; v < V; ++v) r[b][v] += xv * load32(yp + b * B + v * L);
+        for (int v = 0; v < V; ++v) r[0][b][v] += xv * load_vec(yp + b * B + v * L);
   }
 #pragma GCC unroll 3
   for (int b = 0; b < 3; ++b)
     if ((Slots >> b) & 1)
-      for (int v = 0; v < V; ++v) store32(acc + b * B + v * L, r[b][v]);
+      for (int v = 0; v < V; ++v) {
+        for (int s = 1; s < S; ++s) r[0][b][v] += r[s][b][v];
+        store_vec(acc + b * B + v * L, r[0][b][v]);
+      }
 }
 
 template <typename T>
@@ -112,9 +139,41 @@ void exact_row_sums(const MatmulProblem<T> &p, const T *x_row, const T *y, int64
   }
 }
 
+#if defined(__AVX512BW__)
+// out[j] += popcount(x[w] & y[w * B + j]) with 512-bit vectors, eight columns to a vector:
+// one vpopcntq per eight words. Only where the CPU has AVX512_VPOPCNTDQ (Ice Lake, Zen 4 and
+// later), which x86-64-v4 does not include: checked at run time; other AVX-512 CPUs
+// (Skylake-X) take the AVX2 nibble lookup below.
+template <int B>
+__attribute__((target("avx512vpopcntdq"))) void add_matches_vpopcnt(const uint64_t *x,
+                                                                    const uint64_t *y,
+                                                                    int64_t words, int64_t *out) {
+  constexpr int G = B / 8;
+  __m512i total[G];
+  for (int g = 0; g < G; ++g) total[g] = _mm512_setzero_si512();
+  for (int64_t w = 0; w < words; ++w) {
+    const __m512i xw = _mm512_set1_epi64(int64_t(x[w]));
+    for (int g = 0; g < G; ++g)
+      total[g] = _mm512_add_epi64(
+          total[g], _mm512_popcnt_epi64(_mm512_and_si512(xw, _mm512_loadu_si512(y + w * B + 8 * g))));
+  }
+  for (int g = 0; g < G; ++g)
+    _mm512_storeu_si512(out + 8 * g, _mm512_add_epi64(_mm512_loadu_si512(out + 8 * g), total[g]));
+}
+
+inline bool cpu_has_vpopcntdq() {
+  static const bool has = __builtin_cpu_supports("avx512vpopcntdq");
+  return has;
+}
+#endif
+
 // out[j] += popcount(x[w] & y[w * B + j]) over the words w, for the B columns of a panel.
 template <int B>
 void add_matches(const uint64_t *x, const uint64_t *y, int64_t words, int64_t *out) {
+#if defined(__AVX512BW__)
+  static_assert(B % 8 == 0, "column block must be a multiple of 8");
+  if (cpu_has_vpopcntdq()) return add_matches_vpopcnt<B>(x, y, words, out);
+#endif
 #if defined(__AVX2__)
   // Per-byte popcounts by nibble lookup, four columns to a vector, added as bytes for up to 31
   // words (31 * 8 < 256) and then widened by a sum of absolute differences.

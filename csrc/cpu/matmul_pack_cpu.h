@@ -57,7 +57,9 @@ struct WordMasks {
 
 // Bit i of the result: codes[i] == code, over 64 codes.
 inline uint64_t code_mask(const uint8_t *codes, uint8_t code) {
-#if defined(__AVX2__)
+#if defined(__AVX512BW__)
+  return _mm512_cmpeq_epi8_mask(_mm512_loadu_si512(codes), _mm512_set1_epi8(char(code)));
+#elif defined(__AVX2__)
   const __m256i want = _mm256_set1_epi8(char(code));
   const __m256i low = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(codes));
   const __m256i high = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(codes + 32));

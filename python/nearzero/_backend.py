@@ -30,17 +30,27 @@ def cuda_module():
 
 
 def build_info() -> dict:
-    """How this installation was built: version, OpenMP, CUDA module and visible GPUs."""
+    """How this installation was built: version, OpenMP, CPU levels, CUDA module and GPUs.
+
+    `cpu` holds the CPU levels whose kernels the build holds (`built`, lowest first), those
+    this CPU can run (`supported`) and the one in use (`selected`: the best supported one, or
+    the level that the environment variable NEARZERO_CPU_ISA names). `cuda_runtime` is the
+    version of the CUDA runtime linked (statically) into the CUDA module, None without one.
+    """
     architectures = []
     devices = 0
+    runtime = None
     if _cuda is not None:
         architectures = [a for a in str(_cuda.architectures).split(",") if a]
         devices = int(_cuda.device_count())
+        runtime = str(_cuda.runtime_version)
     return {
         "version": str(_core.version),
         "openmp": bool(_core.openmp),
         "cpu_threads": int(_core.max_threads()),
+        "cpu": dict(_core.cpu_levels()),
         "cuda_built": _cuda is not None,
         "cuda_architectures": architectures,
         "cuda_devices": devices,
+        "cuda_runtime": runtime,
     }

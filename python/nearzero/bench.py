@@ -1,20 +1,21 @@
 """`nearzero bench`: times each fused op against the plain operation and the unfused reference on
 the available devices, after checking that fused and reference results agree, and prints a
 table of times and ratios (optionally also JSON). What a user runs on a GPU node to see what
-the library does there. The cases are in `_bench_cases.py`.
+the library does there. The cases are in `_bench_cases.py`, the timing harness (shared with
+`benchmarks/`) in `_bench_timing.py`, the run over a torch.distributed job in
+`_bench_distributed.py`.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import platform
-import time
 
 import numpy as np
 
 from ._backend import build_info
 from ._bench_cases import cases
+from ._bench_timing import Spread, spread_warning, time_interleaved
 
 __all__ = ["run_bench", "available_devices"]
 
@@ -32,23 +33,11 @@ def available_devices() -> list:
 
 
 def _synchronizer(device):
-    if device == "cuda":
+    if device.startswith("cuda"):
         import torch
 
         return torch.cuda.synchronize
     return lambda: None
-
-
-def _best_time(fn, sync, repeats: int) -> float:
-    """Best wall time of `fn` in seconds, the device synchronised inside the timed region."""
-    best = math.inf
-    for _ in range(repeats):
-        sync()
-        start = time.perf_counter()
-        fn()
-        sync()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 class _Tf32Off:
@@ -75,7 +64,7 @@ class _Tf32Off:
 def _run_case(case, device, repeats) -> dict:
     sync = _synchronizer(device)
     record = {"op": case.op, "device": device, "size": case.size}
-    fused = case.fused()  # also the warm-up
+    fused = case.fused()  # also a first warm-up
     sync()
     if case.reference is not None:
         ref = case.reference()
@@ -88,80 +77,146 @@ def _run_case(case, device, repeats) -> dict:
             record["disagreement"] = str(error).strip().splitlines()[0][:200]
         del ref
     del fused
-    record["fused_ms"] = _best_time(case.fused, sync, repeats) * 1e3
+    functions = {"fused": case.fused}
     if case.plain is not None:
-        case.plain()
-        record["plain_ms"] = _best_time(case.plain, sync, repeats) * 1e3
-        record["fused_vs_plain"] = record["fused_ms"] / record["plain_ms"]
+        functions["plain"] = case.plain
     if case.reference is not None:
-        record["reference_ms"] = _best_time(case.reference, sync, max(1, repeats // 2)) * 1e3
-        record["reference_vs_fused"] = record["reference_ms"] / record["fused_ms"]
+        functions["reference"] = case.reference
+    timings = time_interleaved(functions, repeats, sync=sync)
+    record["repeats"] = repeats
+    for name in functions:
+        record[f"{name}_ms"] = timings.median(name) * 1e3
+    for key, (numerator, denominator) in RATIOS.items():
+        if numerator in functions and denominator in functions:
+            r = timings.ratio(numerator, denominator)
+            record[key] = r.median
+            record[f"{key}_range"] = [r.low, r.high]
     return record
+
+
+# Ratios of each case: key -> (numerator, denominator), each taken round by round.
+RATIOS = {"fused_vs_plain": ("fused", "plain"), "reference_vs_fused": ("reference", "fused")}
+
+
+def _ratio_cell(record, key) -> str:
+    if key not in record:
+        return ""
+    low, high = record[f"{key}_range"]
+    return f"{record[key]:,.1f}x ({low:,.1f}-{high:,.1f})"
 
 
 def _format_table(records) -> str:
     def ms(v):
         return "" if v is None else f"{v:,.2f}"
 
-    def ratio(v):
-        return "" if v is None else f"{v:,.1f}x"
-
-    header = ("op", "device", "size", "plain ms", "fused ms", "reference ms", "fused/plain",
-              "reference/fused", "agree")
+    distributed = any("rank" in r for r in records)
+    header = (("rank", "host") if distributed else ()) + (
+        "op", "device", "size", "plain ms", "fused ms", "reference ms", "fused/plain",
+        "reference/fused", "agree")
     rows = [header] + [(
-        r["op"], r["device"], r["size"], ms(r.get("plain_ms")), ms(r.get("fused_ms")),
-        ms(r.get("reference_ms")), ratio(r.get("fused_vs_plain")),
-        ratio(r.get("reference_vs_fused")),
-        {True: "yes", False: "NO", None: ""}[r.get("agreement")]) for r in records]
+        ((str(r["rank"]), r["host"]) if distributed else ()) + (
+            r["op"], r["device"], r["size"], ms(r.get("plain_ms")), ms(r.get("fused_ms")),
+            ms(r.get("reference_ms")), _ratio_cell(r, "fused_vs_plain"),
+            _ratio_cell(r, "reference_vs_fused"),
+            {True: "yes", False: "NO", None: ""}[r.get("agreement")])) for r in records]
+    text_columns = 5 if distributed else 3
     widths = [max(len(row[c]) for row in rows) for c in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) if c < 3 else cell.rjust(w)
+    lines = ["  ".join(cell.ljust(w) if c < text_columns else cell.rjust(w)
                        for c, (cell, w) in enumerate(zip(row, widths))) for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
 
+def _warnings(records) -> list:
+    lines = []
+    for r in records:
+        where = f" on rank {r['rank']} ({r['host']})" if "rank" in r else ""
+        for key, label in (("fused_vs_plain", "fused/plain"),
+                           ("reference_vs_fused", "reference/fused")):
+            if key in r:
+                w = spread_warning(f"{label} of {r['op']} on {r['device']}{where}",
+                                   Spread(r[key], *r[f"{key}_range"]))
+                if w:
+                    lines.append(w)
+    return lines
+
+
 def _device_names(devices) -> dict:
     names = {"cpu": platform.processor() or platform.machine()}
-    if "cuda" in devices:
-        import torch
+    for dev in devices:
+        if dev.startswith("cuda"):
+            import torch
 
-        names["cuda"] = torch.cuda.get_device_name()
+            names[dev] = torch.cuda.get_device_name(torch.device(dev))
     return names
 
 
-def run_bench(device=None, json_path=None, quick=False) -> int:
-    """Run the benchmark on `device` ("cpu", "cuda" or None for every available one); print
-    the table, write JSON to `json_path` if given. Returns 0, or 1 when a fused result did not
-    agree with the reference, or 2 when the device is not available."""
+def _select_devices(device):
+    """(devices, None) or (None, message) for `--device`."""
     available = available_devices()
     if device is None:
-        devices = available
-    elif device in available:
-        devices = [device]
-    else:
-        print(f"nearzero bench: device {device!r} is not available here (available: "
-              f"{', '.join(available)}; the CUDA device needs nearzero's CUDA module and a "
-              "CUDA build of torch)")
-        return 2
-    repeats = 2 if quick else 5
+        return available, None
+    if device in available:
+        return [device], None
+    return None, (f"nearzero bench: device {device!r} is not available here (available: "
+                  f"{', '.join(available)}; the CUDA device needs nearzero's CUDA module and a "
+                  "CUDA build of torch)")
+
+
+def _time_cases(devices, quick, repeats, ops, progress, verbose=True) -> list:
     rng = np.random.default_rng(0)
     records = []
     with _Tf32Off():
         for dev in devices:
-            for case in cases(dev, quick, rng):
+            for case in cases("cuda" if dev.startswith("cuda") else dev, quick, rng):
+                if ops and case.op not in ops:
+                    continue
+                progress()
                 record = _run_case(case, dev, repeats)
                 records.append(record)
-                print(f"  {record['op']} on {dev}: {record['fused_ms']:.2f} ms", flush=True)
+                if verbose:
+                    print(f"  {record['op']} on {dev}: {record['fused_ms']:.2f} ms", flush=True)
+    return records
+
+
+def _report(records, json_path, payload) -> int:
     print()
     print(_format_table(records))
-    print("\nfused/plain: time of the fused op over the plain operation (numpy/torch; cuBLAS/"
-          "cuDNN with TF32 off)\nreference/fused: how much faster the fused op is than the "
-          "unfused method (9 masked ops for counts + 9 for sums)")
+    print("\nmedian over the rounds (min-max); fused/plain: time of the fused op over the plain "
+          "operation (numpy/torch; cuBLAS/cuDNN with TF32 off)\nreference/fused: how much "
+          "faster the fused op is than the unfused method (9 masked ops for counts + 9 for sums)")
+    for line in _warnings(records):
+        print(line)
     if json_path:
-        info = build_info()
-        payload = {"nearzero": info, "quick": bool(quick), "devices": _device_names(devices),
-                   "results": records}
+        payload["results"] = records
         with open(json_path, "w") as f:
             json.dump(payload, f, indent=2)
         print(f"\nwrote {json_path}")
     return 0 if all(r.get("agreement", True) for r in records) else 1
+
+
+def run_bench(device=None, json_path=None, quick=False, repeats=None, ops=None,
+              distributed=False) -> int:
+    """Run the benchmark on `device` ("cpu", "cuda" or None for every available one); print
+    the table, write JSON to `json_path` if given. `repeats` interleaved rounds (default 3
+    with `quick`, else 7); `ops` limits the ops timed (names as in the table).
+
+    With `distributed`, under torchrun (or any launcher that sets up torch.distributed's
+    environment), every process times its own device (its local GPU, else the CPU share the
+    launcher gives it) and rank 0 prints one table with a row per rank and host and writes the
+    JSON. Returns 0, or 1 when a fused result did not agree with the reference, or 2 when the
+    device is not available."""
+    repeats = repeats or (3 if quick else 7)
+    ops = set(ops) if ops else None
+    if distributed:
+        from ._bench_distributed import run_distributed
+
+        return run_distributed(device, json_path, quick, repeats, ops)
+    devices, problem = _select_devices(device)
+    if problem:
+        print(problem)
+        return 2
+    records = _time_cases(devices, quick, repeats, ops, lambda: None)
+    payload = {"nearzero": build_info(), "quick": bool(quick), "repeats": repeats,
+               "devices": _device_names(devices)}
+    return _report(records, json_path, payload)

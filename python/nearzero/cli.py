@@ -34,6 +34,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--device", default=None, help="cpu, cuda or all available (default)")
     bench.add_argument("--json", default=None, help="also write the results to this JSON file")
     bench.add_argument("--quick", action="store_true", help="smaller problem sizes")
+    bench.add_argument("--repeats", type=int, default=None,
+                       help="interleaved timing rounds (default: 3 with --quick, else 7)")
+    bench.add_argument("--ops", default=None,
+                       help="comma-separated ops to time, e.g. matmul_classify (default: all)")
+    bench.add_argument("--distributed", action="store_true",
+                       help="under torchrun: every process times its own device, rank 0 "
+                            "prints a row per rank and host and writes the JSON")
     return parser
 
 
@@ -45,7 +52,9 @@ def main(argv=None) -> int:
         return run_demo(device=args.device, steps=args.steps, out=args.out)
     from .bench import run_bench
 
-    return run_bench(device=args.device, json_path=args.json, quick=args.quick)
+    return run_bench(device=args.device, json_path=args.json, quick=args.quick,
+                     repeats=args.repeats, ops=args.ops.split(",") if args.ops else None,
+                     distributed=args.distributed)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """Plain, unfused convolution classify written from the specification, for tests and benchmarks.
 
 Nine masked convolutions for counts plus nine for sums (the original's method), each one a
-NumPy loop over kernel taps in float64; and `conv2d_classify_torch`, the same with torch's own
-convolutions in float32, which the benchmark times. Slow by design; never called by the library.
+NumPy loop over kernel taps in float64. Slow by design; never called by the library. (The
+benchmarks time the same method on torch's own convolutions: `_bench_cases.unfused_torch`.)
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from .reference import masked_parts
 
 __all__ = ["resolve_padding", "conv", "conv_filter_grad", "conv_input_grad", "conv_classify",
            "conv_backprop_filter_classify", "conv_backprop_input_classify",
-           "conv_abs_products", "conv2d_classify_torch"]
+           "conv_abs_products"]
 
 
 def _tuple(value, dims):
@@ -191,23 +191,3 @@ def conv_abs_products(op_name, first, second, shape_arg, **kwargs):
     _, sums = fn(*args, 0.0, 0.0, **kwargs)
     return sums.sum(-1)
 
-
-def conv2d_classify_torch(x, w, tx, tw, *, stride=1, padding=0, dilation=1, groups=1):
-    """The unfused method on torch (channels_first, float32): nine masked `conv2d` for counts
-    and nine for sums. Returns (counts, sums) of shape output + (9,) as float32 views."""
-    import torch
-    import torch.nn.functional as F
-
-    def parts(a, t):
-        z = (a == 0) | (a.abs() < t)
-        masks = [(a > 0) & ~z, z, (a < 0) & ~z]
-        return [(m.to(a.dtype), torch.where(m, a, torch.zeros((), dtype=a.dtype)))
-                for m in masks]
-
-    px, pw = parts(x, tx), parts(w, tw)
-
-    def run(i):
-        return torch.stack([F.conv2d(px[a][i], pw[b][i], None, stride, padding, dilation, groups)
-                            for a in range(3) for b in range(3)])
-
-    return run(0).movedim(0, -1), run(1).movedim(0, -1)

@@ -122,7 +122,7 @@ def build(out_dir: Path) -> Path:
              "-include", str(HERE / "include" / "cuda_emulation.h"),
              f"-I{HERE / 'include'}", f"-I{tree}", f"-I{pybind11.get_include()}",
              f"-I{sysconfig.get_paths()['include']}",
-             '-DNEARZERO_CUDA_ARCHITECTURES="emulated"']
+             '-DNEARZERO_CUDA_ARCHITECTURES="emulated"', '-DNEARZERO_CUDA_RUNTIME_VERSION="emulated"']
 
     def compile_unit(unit: Path) -> Path:
         obj = unit.with_suffix(".o")
