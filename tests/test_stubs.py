@@ -75,7 +75,7 @@ def binding_kind(annotation: str) -> str:
         return "float"
     if "SupportsInt" in annotation or annotation == "int":
         return "int"
-    if annotation in ("bool", "object", "None", "str"):
+    if annotation in ("bool", "object", "None", "str", "dict"):
         return annotation
     raise AssertionError(f"no stub kind for the pybind11 type {annotation!r}")
 
@@ -85,6 +85,8 @@ def stub_kind(annotation: str) -> str:
         return "object"  # bound as py::object: None or a value
     if annotation.startswith("tuple["):
         return "tuple"
+    if annotation.startswith("dict["):
+        return "dict"
     kinds = {"np.ndarray": "array", "Sequence[int]": "sequence"}
     if annotation in kinds:
         return kinds[annotation]
@@ -98,7 +100,7 @@ def check_stub_matches(module, stub: Path) -> None:
     public = {name for name in dir(module) if not name.startswith("_")}
     assert public == set(functions) | set(attributes), (
         f"{stub.name}: missing {sorted(public - set(functions) - set(attributes))}, "
-        f"not in the module {sorted(set(functions) | set(attributes) - public)}")
+        f"not in the module {sorted((set(functions) | set(attributes)) - public)}")
     for name, annotation in attributes.items():
         assert type(getattr(module, name)).__name__ == annotation, f"{stub.name}: {name}"
     for name, (params, positional_only, types, returns) in functions.items():

@@ -10,6 +10,8 @@ version: str
 openmp: bool
 
 def max_threads() -> int: ...
+# {'built': [...], 'supported': [...], 'selected': 'v3'}: the CPU levels of this build and machine
+def cpu_levels() -> dict[str, list[str] | str]: ...
 
 # Order statistics of |x| for the midpoint percentile: (low, high, count of non-NaN, NaN count).
 def abs_order_statistics_f32(x: np.ndarray, fraction: float,

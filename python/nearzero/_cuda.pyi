@@ -10,6 +10,7 @@ from typing import Sequence
 # 2 reduce="channel"; pairs 9, or 3 for tensor_classify.
 OutputSpec = tuple[int, int, int, int, bool, int, int, int, int, int]
 
+runtime_version: str  # the statically linked CUDA runtime, e.g. '13.0.88'
 architectures: str  # CMAKE_CUDA_ARCHITECTURES of the build, comma-separated
 threshold_workspace_size: int  # int64 entries of the `workspace` the scans need
 elementwise_max_dims: int  # dimensions the elementwise kernels take after merging
