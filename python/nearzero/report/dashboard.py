@@ -53,23 +53,24 @@ def plot_training_overview(history, path, *, title: str = None) -> str:
     """One figure: loss, warnings (worst rates over the layers), then per tensor kind the
     spread of norms over the layers, a layer comparison and the rates of every layer."""
     steps = np.asarray(history.steps)
-    fig = _figure(16, 18)
-    grid = fig.add_gridspec(5, 6)
-    _loss_axes(fig.add_subplot(grid[0, :3]), steps, history.loss())
-    _warning_axes(fig.add_subplot(grid[0, 3:]), steps, history)
+    fig = _figure(17, 19)
+    grid = fig.add_gridspec(5, 3, width_ratios=(1, 1.3, 1), height_ratios=(1.15, 1, 1, 1, 1))
+    plotted = [fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1:])]
+    _loss_axes(plotted[0], steps, history.loss())
+    _warning_axes(plotted[1], steps, history)
     for row, (kind, norm_stat, rate_stat, rate_title) in enumerate(KINDS, start=1):
         norms = history.statistic(norm_stat)
-        ax = fig.add_subplot(grid[row, :2])
-        _norm_band_axes(ax, steps, norms)
-        ax.set_title(f"{kind}: norm over layers", fontsize="medium")
-        _comparison_axes(fig.add_subplot(grid[row, 2:4]), steps, norms, history.layer_names,
+        band, comparison, rates = (fig.add_subplot(grid[row, column]) for column in range(3))
+        _norm_band_axes(band, steps, norms)
+        band.set_title(f"{kind}: norm over layers", fontsize="medium")
+        _comparison_axes(comparison, steps, norms, history.layer_names,
                          f"{kind}: layer comparison")
-        ax = fig.add_subplot(grid[row, 4:])
-        _layer_lines(ax, steps, history.statistic(rate_stat) * 100, history.layer_names)
-        ax.set_ylim(-2, 102)
-        ax.set_ylabel("%")
-        ax.set_title(rate_title, fontsize="medium")
-    for ax in fig.axes:
+        _layer_lines(rates, steps, history.statistic(rate_stat) * 100, history.layer_names)
+        rates.set_ylim(-2, 102)
+        rates.set_ylabel("%")
+        rates.set_title(rate_title, fontsize="medium")
+        plotted += [band, comparison, rates]
+    for ax in plotted:
         ax.set_xlabel("step")
     layers = len(history.layer_names)
     fig.suptitle(title or f"Training overview: {layers} layers, {len(steps)} steps",
@@ -82,7 +83,8 @@ def _loss_axes(ax, steps, loss):
     seen = np.isfinite(loss)
     if seen.any():
         ax.plot(steps[seen], loss[seen], color="#4c72b0", linewidth=1.2)
-        if (loss[seen] > 0).all():
+        low, high = loss[seen].min(), loss[seen].max()
+        if low > 0 and high > 10 * low:  # a log scale only where the loss spans a decade
             ax.set_yscale("log")
     else:
         ax.text(0.5, 0.5, "no loss given", ha="center", va="center", transform=ax.transAxes)
@@ -134,8 +136,8 @@ def _comparison_axes(ax, steps, norms, names, title):
                       extent=extent, interpolation="nearest")
     every = max(1, int(np.ceil(len(names) / 25)))
     ticks = list(range(0, len(names), every))
-    ax.set_yticks(ticks, [names[i] for i in ticks], fontsize="x-small" if every == 1 else 6)
-    ax.figure.colorbar(image, ax=ax, label="log10(norm / median layer)", pad=0.01)
+    ax.set_yticks(ticks, [short_name(names[i]) for i in ticks], fontsize=7)
+    ax.figure.colorbar(image, ax=ax, label="log10(norm / median)", pad=0.01)
 
 
 def _layer_lines(ax, steps, values, names):
@@ -143,6 +145,11 @@ def _layer_lines(ax, steps, values, names):
     and the others as a min-max band with their median."""
     ax.grid(alpha=0.3)
     if not len(steps) or not names:
+        return
+    if not np.nan_to_num(values).any():  # nothing to tell the layers apart by
+        ax.plot(steps, np.nan_to_num(values).max(axis=1), color="#808080", linewidth=1.2,
+                label=f"all {len(names)} layers: 0")
+        ax.legend(fontsize="x-small", loc="best")
         return
     order = np.argsort(-np.nan_to_num(_nan_reduce(np.nanmean, values.T), nan=-1))
     shown = order if len(names) <= NAMED_LAYERS else order[:WORST_LAYERS]
@@ -155,8 +162,13 @@ def _layer_lines(ax, steps, values, names):
         ax.plot(steps, _nan_reduce(np.nanmedian, others), color="#808080", linewidth=1,
                 label=f"other {len(rest)} layers (median)")
     for i in sorted(shown):
-        ax.plot(steps, values[:, i], label=names[i], linewidth=1.2)
+        ax.plot(steps, values[:, i], label=short_name(names[i], 36), linewidth=1.2)
     ax.legend(fontsize="x-small", loc="best", ncol=1 if len(shown) + 2 <= 6 else 2)
+
+
+def short_name(name: str, width: int = 26) -> str:
+    """A layer name cut to its last `width` characters (the distinctive end of a path)."""
+    return name if len(name) <= width else "…" + name[-(width - 1):]
 
 
 def _nan_reduce(function, values, **kwargs):

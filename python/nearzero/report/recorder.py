@@ -50,6 +50,7 @@ class GradientRecorder:
         self._outputs = OutputStatistics(self.model, self.layers)
         self.history = GradientHistory(self.layers, [statistics_sizes(s) for s in shapes])
         self._open = None  # the step between begin_step and end_step
+        self._logged_steps = {}  # id(SummaryWriter) -> last history entry written by log_to
         self._captures = OrderedDict()  # step -> {layer name: LayerCapture}
         self._in_step = False
         self._next_step = 0
@@ -114,8 +115,13 @@ class GradientRecorder:
     def in_step(self) -> bool:
         return self._in_step
 
+    @property
+    def current_step(self):
+        """The open step's `TrainingStep` (None between steps)."""
+        return self._open[0] if self._open is not None else None
+
     def _read_loss(self, module, inputs, output):
-        step = self._open[0] if self._open is not None else None
+        step = self.current_step
         if step is not None and step.loss is None:
             step.loss = _output_loss(output)
 
