@@ -13,12 +13,15 @@ import torch
 from torch import nn
 
 from .activations import KNOWN_ACTIVATIONS, NOT_ACTIVATIONS
-from .history import l2_norm
+from .history import squared_norm
 from .layers import CONV_TYPES
 
 _PASS_THROUGH = (nn.modules.dropout._DropoutNd, nn.Identity, nn.modules.batchnorm._NormBase,
                  nn.GroupNorm, nn.LayerNorm, nn.LocalResponseNorm) + (
                      (nn.RMSNorm,) if hasattr(nn, "RMSNorm") else ())
+
+# Activations whose output is never negative.
+NON_NEGATIVE = (nn.ReLU, nn.ReLU6, nn.Sigmoid, nn.Softplus, nn.Hardsigmoid)
 
 
 def is_activation(module: nn.Module) -> bool:
@@ -48,6 +51,7 @@ class OutputStatistics:
         self._handles = []
         self._missing = {}
         self._units_cache = {}
+        self._ends_cache = {}
 
     def start(self) -> None:
         self._step = _StepOutputs(len(self.modules))
@@ -78,18 +82,34 @@ class OutputStatistics:
         return self._results(step)
 
     def _results(self, step):
-        device = next((t.device for row in step.alive for t in row if t is not None), None)
-        if device is None:
+        """All layers at once: a few operations per step, not a few per layer."""
+        seen = [(slot, extremes) for slot, extremes in enumerate(step.extremes)
+                if extremes is not None]
+        if not seen:
             return None
+        device = seen[0][1][0].device
         missing_count, missing_norm = self._missing_values(device)
-        counts, norms = [], []
-        for index in range(len(self.modules)):
-            for kind in (0, 1):
-                alive, norm = step.alive[index][kind], step.norms[index][kind]
-                counts.append(missing_count if alive is None else alive.to(device))
-                norms.append(missing_norm if norm is None else norm.to(device))
-        counts = torch.cat([torch.stack(counts).reshape(-1, 2), self._units(step, device)], 1)
-        return counts, torch.stack(norms).reshape(-1, 2)
+        # Units alive in every seen tensor: some value above or below zero.
+        largest = torch.cat([e[0].reshape(-1).to(device) for _, e in seen])
+        smallest = torch.cat([e[1].reshape(-1).to(device) for _, e in seen])
+        alive = torch.cumsum((largest != 0) | (smallest != 0), 0)
+        alive = torch.diff(alive[self._ends(seen, device)], prepend=alive.new_zeros(1))
+        norms = torch.stack([step.norms[slot].to(device) for slot, _ in seen])
+        if len(seen) < len(step.extremes):  # some layer did not run: -1 / NaN there
+            slots = torch.tensor([slot for slot, _ in seen], device=device)
+            alive = missing_count.expand(len(step.extremes)).clone().index_copy_(0, slots, alive)
+            norms = missing_norm.expand(len(step.extremes)).clone().index_copy_(0, slots, norms)
+        counts = torch.cat([alive.reshape(-1, 2), self._units(step, device)], 1)
+        return counts, norms.reshape(-1, 2)
+
+    def _ends(self, seen, device):
+        """Index of each seen tensor's last unit in the concatenated units."""
+        sizes = tuple(extremes[0].numel() for _, extremes in seen)
+        key = (sizes, device)
+        if key not in self._ends_cache:
+            ends = [sum(sizes[:i + 1]) - 1 for i in range(len(sizes))]
+            self._ends_cache = {key: torch.tensor(ends, device=device)}
+        return self._ends_cache[key]
 
     def _units(self, step, device):
         key = (tuple(map(tuple, step.units)), device)  # the same on almost every step
@@ -126,15 +146,17 @@ class OutputStatistics:
         index, _, chain = entry
         if is_activation(module):
             step.chains[index] = chain + [module]
-            self._measure(step, index, output, from_activation=True)
+            self._measure(step, index, output, from_activation=True,
+                          non_negative=isinstance(module, NON_NEGATIVE))
         elif isinstance(module, _PASS_THROUGH) and output.shape == inputs[0].shape:
             step.pending[id(output)] = (index, output, chain + [module])
 
-    def _measure(self, step, index: int, tensor, from_activation: bool) -> None:
+    def _measure(self, step, index: int, tensor, from_activation: bool,
+                 non_negative: bool = False) -> None:
         dim = self.unit_dims[index] % max(tensor.dim(), 1)
         step.units[index] = [tensor.shape[dim] if tensor.dim() else 1] * 2
         step.from_activation[index] = from_activation
-        step.alive[index][0], step.norms[index][0] = _alive_and_norm(tensor.detach(), dim)
+        step.measure(2 * index, tensor.detach(), dim, non_negative)
         if tensor.requires_grad:
             tensor.register_hook(self._gradient_hook(step, index, dim, from_activation))
 
@@ -142,8 +164,8 @@ class OutputStatistics:
     def _gradient_hook(step, index: int, dim: int, from_activation: bool):
         def hook(grad):
             # dJ/dA_l of the activation wins over dJ/dZ_l seen on the first step.
-            if step.from_activation[index] == from_activation and step.alive[index][1] is None:
-                step.alive[index][1], step.norms[index][1] = _alive_and_norm(grad.detach(), dim)
+            if step.from_activation[index] == from_activation and step.norms[2 * index + 1] is None:
+                step.measure(2 * index + 1, grad.detach(), dim)
 
         return hook
 
@@ -154,18 +176,20 @@ class _StepOutputs:
         self.pending = {}  # id(tensor) -> (layer index, tensor, modules passed so far)
         self.chains = {}  # layer index -> modules from Z_l to its activation (inclusive)
         self.from_activation = [False] * layers
-        self.alive = [[None, None] for _ in range(layers)]
-        self.norms = [[None, None] for _ in range(layers)]
+        # Per slot (2 * layer for A_l, 2 * layer + 1 for dJ/dA_l): each unit's largest and
+        # smallest value, and the tensor's squared L2 norm (float32).
+        self.extremes = [None] * (2 * layers)
+        self.norms = [None] * (2 * layers)
         self.units = [[-1, -1] for _ in range(layers)]
 
+    def measure(self, slot: int, tensor, dim: int, non_negative: bool = False) -> None:
+        self.norms[slot] = squared_norm(tensor)
+        if tensor.dim() <= 1:
+            self.extremes[slot] = (tensor, tensor)
+            return
+        dims = tuple(d for d in range(tensor.dim()) if d != dim)
+        largest = tensor.amax(dims)
+        # The output of an activation that is never negative is dead where its largest is 0.
+        smallest = largest if non_negative else tensor.amin(dims)
+        self.extremes[slot] = (largest, smallest)
 
-def _alive_and_norm(tensor, dim: int):
-    """Units (along `dim`) with some non-zero value, and the L2 norm (float32)."""
-    norm = l2_norm(tensor)
-    if tensor.dim() == 0:
-        return torch.count_nonzero(tensor), norm
-    dims = tuple(d for d in range(tensor.dim()) if d != dim)
-    if not dims:
-        return torch.count_nonzero(tensor), norm
-    largest, smallest = tensor.amax(dims), tensor.amin(dims)
-    return torch.count_nonzero(torch.maximum(largest, -smallest)), norm

@@ -122,7 +122,7 @@ class GradientRecorder:
 
     def _read_loss(self, module, inputs, output):
         step = self.current_step
-        if step is not None and step.loss is None:
+        if step is not None and step.loss is None and not isinstance(output, torch.Tensor):
             step.loss = _output_loss(output)
 
     def should_record(self, index: int) -> bool:
