@@ -24,7 +24,7 @@ STATISTICS = (
     "output_gradient_dead_fraction",
 )
 # What each (layer, step) entry holds on the device: counts (int64) and norms (float32).
-COUNTS = ("near_zero", "units_with_gradient", "non_finite",
+COUNTS = ("near_zero", "units_with_gradient", "finite",
           "output_units_alive", "output_gradient_units_alive",
           "output_units", "output_gradient_units")
 NORMS = ("weight", "gradient", "output", "output_gradient")
@@ -34,7 +34,7 @@ _FLUSH_EVERY = 1024  # steps kept on the device before they move to the host in 
 class StepStatistics:
     """Counts and norms of every layer's weight gradient (and weight) as one step ends: an
     int64 device tensor of shape (layers, 3) (weights whose gradient is near zero, units that
-    got some gradient, non-finite gradients; -1 for all where a layer got no gradient) and a
+    got some gradient, finite gradients; -1 for all where a layer got no gradient) and a
     float32 one of shape (layers, 2) (squared weight and gradient norms; NaN where missing).
 
     A gradient is near zero when |g| <= tolerance * mean|g| of the layer, the mean taken over
@@ -58,14 +58,14 @@ class StepStatistics:
             return None
         device = present[0].device
         weights = weights if weights is not None else [None] * len(grads)
-        counts, norms = [], []
+        missing_count, missing_norm = self._missing_values(device)
+        counts, norms = [], []  # scalars, stacked once at the end
         with torch.no_grad():
             for index, (grad, weight) in enumerate(zip(grads, weights)):
-                weight_norm = _norm(weight, device)
+                norms.append(_norm(weight, device, missing_norm))
                 if grad is None:
-                    missing_counts, missing_norm = self._missing_values(device)
-                    counts.append(missing_counts)
-                    norms.append(torch.stack([weight_norm, missing_norm]))
+                    counts += [missing_count] * 3
+                    norms.append(missing_norm)
                     continue
                 rows = grad.abs().reshape(self.rows[index])
                 if rows.dtype not in (torch.float32, torch.float64):
@@ -73,12 +73,13 @@ class StepStatistics:
                 # Row sums times tolerance / size: their finite total is the near-zero level.
                 scaled_row_sums = torch.mv(rows, self._weights(index, rows))
                 level = torch.nan_to_num(scaled_row_sums, nan=0.0, posinf=0.0).sum()
-                finite = torch.count_nonzero(rows <= torch.finfo(rows.dtype).max)
-                counts.append(torch.stack([torch.count_nonzero(rows <= level),
-                                           torch.count_nonzero(scaled_row_sums),
-                                           rows.numel() - finite]).to(device))
-                norms.append(torch.stack([weight_norm, _norm(grad, device)]))
-            return torch.stack(counts), torch.stack(norms)
+                counts += [torch.count_nonzero(rows <= level),
+                           torch.count_nonzero(scaled_row_sums),
+                           torch.count_nonzero(rows <= torch.finfo(rows.dtype).max)]
+                norms.append(_norm(grad, device, missing_norm))
+            if any(c.device != device for c in counts):  # layers spread over devices
+                counts = [c.to(device) for c in counts]
+            return torch.stack(counts).reshape(-1, 3), torch.stack(norms).reshape(-1, 2)
 
     def _weights(self, index: int, rows):
         key = (index, rows.dtype, rows.device)
@@ -91,16 +92,17 @@ class StepStatistics:
 
     def _missing_values(self, device):
         if device not in self._missing:
-            self._missing[device] = (torch.full((3,), -1, dtype=torch.int64, device=device),
+            self._missing[device] = (torch.full((), -1, dtype=torch.int64, device=device),
                                      torch.full((), math.nan, device=device))
         return self._missing[device]
 
 
-def _norm(tensor, device):
-    """The squared L2 norm as a float32 scalar on `device` (NaN for None)."""
+def _norm(tensor, device, missing):
+    """The squared L2 norm as a float32 scalar on `device` (`missing` for None)."""
     if tensor is None:
-        return torch.full((), math.nan, device=device)
-    return squared_norm(tensor.detach()).to(device)
+        return missing
+    norm = squared_norm(tensor)
+    return norm if norm.device == device else norm.to(device)
 
 
 def squared_norm(tensor):
@@ -215,7 +217,7 @@ def _fractions(counts, norms, sizes) -> np.ndarray:
         gradient = {
             "near_zero_fraction": column["near_zero"] / weights,
             "dead_unit_fraction": (units - column["units_with_gradient"]) / units,
-            "non_finite_fraction": column["non_finite"] / weights,
+            "non_finite_fraction": (weights - column["finite"]) / weights,
         }
         output = {
             "output_dead_fraction": 1 - column["output_units_alive"] / column["output_units"],
