@@ -80,7 +80,13 @@ def test_lightning_records_logs_and_writes_the_report(tmp_path):
 
 
 def test_lightning_writes_history_figures_without_a_full_step(tmp_path):
-    callback = NearZeroCallback(record_every=None, out=tmp_path / "figures", per_layer_scalars=True)
-    run(tmp_path, callback, 2)
+    callback = NearZeroCallback(record_every=None, out=tmp_path / "figures", write_every=2,
+                                per_layer_scalars=True)
+    writes = []
+    write = callback.session.write
+    callback.session.write = lambda: writes.append(len(callback.recorder.history)) or write()
+    run(tmp_path, callback, 3)
+    assert writes == [2, 3]  # after two steps and at the end
     assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == [
         "history.png", "training-overview.png"]
+    assert "nearzero/near_zero_fraction/model.6" in callback.session.scalars()

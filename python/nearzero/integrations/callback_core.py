@@ -44,8 +44,9 @@ class RecorderSession:
         if self.recorder is not None and self.recorder.in_step:
             self.recorder.current_step.loss = loss
 
-    def after_step(self, step: int) -> None:
-        if self.write_every is not None and step > 0 and step % self.write_every == 0:
+    def after_step(self, completed: int) -> None:
+        """Write the figures when `completed` steps are a multiple of `write_every`."""
+        if self.write_every is not None and completed > 0 and completed % self.write_every == 0:
             self.write()
 
     def scalars(self) -> dict:

@@ -63,7 +63,7 @@ class NearZeroCallback(Callback):
             scalars = self.session.scalars()
             for logger in trainer.loggers:
                 logger.log_metrics(scalars, step=step)
-        self.session.after_step(step)
+        self.session.after_step(step + 1)  # steps completed, as HuggingFace counts them
 
     def on_train_end(self, trainer, pl_module):
         self.session.finish()
