@@ -196,8 +196,9 @@ class GradientRecorder:
 
     # -- lifetime ------------------------------------------------------------------------------
     def detach(self) -> None:
-        """Stop recording: no hook stays on the model (they only live during recorded steps);
+        """Stop recording: no hook stays on the model (hooks only live inside steps);
         the history and recorded steps stay readable."""
+        self.abort_step()
         self._detached = True
 
     def __enter__(self):
