@@ -29,6 +29,7 @@ COUNTS = ("near_zero", "units_with_gradient", "finite",
           "output_units", "output_gradient_units")
 NORMS = ("weight", "gradient", "output", "output_gradient")
 _FLUSH_EVERY = 1024  # steps kept on the device before they move to the host in one go
+_LARGEST = {dtype: torch.finfo(dtype).max for dtype in (torch.float32, torch.float64)}
 
 
 class StepStatistics:
@@ -59,13 +60,13 @@ class StepStatistics:
         device = present[0].device
         weights = weights if weights is not None else [None] * len(grads)
         missing_count, missing_norm = self._missing_values(device)
-        counts, norms = [], []  # scalars, stacked once at the end
+        counts = []  # scalars, stacked once at the end
         with torch.no_grad():
-            for index, (grad, weight) in enumerate(zip(grads, weights)):
-                norms.append(_norm(weight, device, missing_norm))
+            norms = torch.stack([squared_norms(weights, device, missing_norm),
+                                 squared_norms(grads, device, missing_norm)], 1)
+            for index, grad in enumerate(grads):
                 if grad is None:
                     counts += [missing_count] * 3
-                    norms.append(missing_norm)
                     continue
                 rows = grad.abs().reshape(self.rows[index])
                 if rows.dtype not in (torch.float32, torch.float64):
@@ -75,11 +76,10 @@ class StepStatistics:
                 level = torch.nan_to_num(scaled_row_sums, nan=0.0, posinf=0.0).sum()
                 counts += [torch.count_nonzero(rows <= level),
                            torch.count_nonzero(scaled_row_sums),
-                           torch.count_nonzero(rows <= torch.finfo(rows.dtype).max)]
-                norms.append(_norm(grad, device, missing_norm))
+                           torch.count_nonzero(rows <= _LARGEST[rows.dtype])]
             if any(c.device != device for c in counts):  # layers spread over devices
                 counts = [c.to(device) for c in counts]
-            return torch.stack(counts).reshape(-1, 3), torch.stack(norms).reshape(-1, 2)
+            return torch.stack(counts).reshape(-1, 3), norms
 
     def _weights(self, index: int, rows):
         key = (index, rows.dtype, rows.device)
@@ -97,12 +97,14 @@ class StepStatistics:
         return self._missing[device]
 
 
-def _norm(tensor, device, missing):
-    """The squared L2 norm as a float32 scalar on `device` (`missing` for None)."""
-    if tensor is None:
-        return missing
-    norm = squared_norm(tensor)
-    return norm if norm.device == device else norm.to(device)
+def squared_norms(tensors: list, device, missing) -> torch.Tensor:
+    """Squared L2 norms of `tensors` (`missing` for None) as one float32 tensor on `device`:
+    one fused operation for all of them where they are float32 on `device`."""
+    present = [t for t in tensors if t is not None]
+    if present and all(t.dtype == torch.float32 and t.device == device for t in present):
+        norms = iter(torch._foreach_norm(present))
+        return torch.stack([missing if t is None else next(norms) for t in tensors]).square()
+    return torch.stack([missing if t is None else squared_norm(t).to(device) for t in tensors])
 
 
 def squared_norm(tensor):

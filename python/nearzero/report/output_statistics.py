@@ -90,11 +90,11 @@ class OutputStatistics:
         device = seen[0][1][0].device
         missing_count, missing_norm = self._missing_values(device)
         # Units alive in every seen tensor: some value above or below zero.
-        largest = torch.cat([e[0].reshape(-1).to(device) for _, e in seen])
-        smallest = torch.cat([e[1].reshape(-1).to(device) for _, e in seen])
-        alive = torch.cumsum((largest != 0) | (smallest != 0), 0)
-        alive = torch.diff(alive[self._ends(seen, device)], prepend=alive.new_zeros(1))
-        norms = torch.stack([step.norms[slot].to(device) for slot, _ in seen])
+        extremes = [_on(e[0].reshape(-1), device) for _, e in seen]
+        extremes += [_on(e[1].reshape(-1), device) for _, e in seen]
+        alive = torch.cat(extremes).ne(0).reshape(2, -1).any(0).cumsum(0)[self._ends(seen, device)]
+        alive = torch.diff(alive, prepend=missing_count.reshape(1) + 1)
+        norms = torch.stack([_on(step.norms[slot], device) for slot, _ in seen])
         if len(seen) < len(step.extremes):  # some layer did not run: -1 / NaN there
             slots = torch.tensor([slot for slot, _ in seen], device=device)
             alive = missing_count.expand(len(step.extremes)).clone().index_copy_(0, slots, alive)
@@ -193,3 +193,6 @@ class _StepOutputs:
         smallest = largest if non_negative else tensor.amin(dims)
         self.extremes[slot] = (largest, smallest)
 
+
+def _on(tensor, device):
+    return tensor if tensor.device == device else tensor.to(device)
