@@ -230,3 +230,15 @@ def test_begin_and_end_step_and_abort():
     assert not model[0]._forward_hooks and not model[1]._forward_hooks
     with pytest.raises(RuntimeError, match="without begin_step"):
         recorder.end_step()
+
+
+def test_history_without_outputs():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 2))
+    recorder = GradientRecorder(model, record_every=None, history_outputs=False)
+    with recorder.step(0):
+        assert not model[0]._forward_hooks and not model[2]._forward_hooks
+        model(torch.randn(8, 4)).sum().backward()
+    values = recorder.history.values()[0]
+    for j, stat in enumerate(STATISTICS):
+        assert np.isnan(values[:, j]).all() == stat.startswith("output_"), stat

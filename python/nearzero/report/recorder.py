@@ -27,11 +27,13 @@ class GradientRecorder:
     layer, the norms of its weights, weight gradients, output A_l and output gradient dJ/dA_l,
     the fractions of its weight gradients that are near zero (``|g| <= history_tolerance *
     mean|g|``) or non-finite, of its units that got no gradient at all and of the units of A_l
-    and dJ/dA_l with no non-zero value; and the step's loss. ``detach()`` removes every hook.
+    and dJ/dA_l with no non-zero value; and the step's loss. ``history_outputs=False`` leaves
+    out A_l and dJ/dA_l (NaN in the history), which on small models costs most of the history's
+    time. ``detach()`` removes every hook.
     """
 
     def __init__(self, model: nn.Module, layers=None, record_every: int = 100, *, keep: int = 1,
-                 history_tolerance: float = 0.01):
+                 history_tolerance: float = 0.01, history_outputs: bool = True):
         if record_every is not None and int(record_every) < 1:
             raise ValueError(f"record_every must be a positive step count, got {record_every!r}")
         if int(keep) < 1:
@@ -47,7 +49,7 @@ class GradientRecorder:
             param = getattr(module, self._main_params[name]) if self._main_params[name] else None
             shapes.append(tuple(param.shape) if param is not None else (1,))
         self._statistics = StepStatistics(shapes, self.history_tolerance)
-        self._outputs = OutputStatistics(self.model, self.layers)
+        self._outputs = OutputStatistics(self.model, self.layers) if history_outputs else None
         self.history = GradientHistory(self.layers, [statistics_sizes(s) for s in shapes])
         self._open = None  # the step between begin_step and end_step
         self._logged_steps = {}  # id(SummaryWriter) -> last history entry written by log_to
@@ -83,7 +85,8 @@ class GradientRecorder:
         if self.should_record(index):  # full capture hooks only for recorded steps
             capture = StepCapture(self.model, self.layers, index)
             capture.install()
-        self._outputs.start()
+        if self._outputs is not None:
+            self._outputs.start()
         loss_hook = self.model.register_forward_hook(self._read_loss)
         self._open = (TrainingStep(index, loss), capture, loss_hook)
         self._in_step = True
@@ -106,7 +109,8 @@ class GradientRecorder:
             return
         _, capture, loss_hook = self._open
         loss_hook.remove()
-        self._outputs.remove()
+        if self._outputs is not None:
+            self._outputs.remove()
         if capture is not None:
             capture.remove()
         self._open, self._in_step = None, False
@@ -134,7 +138,7 @@ class GradientRecorder:
         params = [None if param is None else getattr(self.layers[name], param)
                   for name, param in self._main_params.items()]
         gradients = self._statistics([None if p is None else p.grad for p in params], params)
-        outputs = self._outputs.finish()
+        outputs = self._outputs.finish() if self._outputs is not None else None
         if gradients is not None or outputs is not None:
             self.history.append(index, *_join(gradients, outputs, len(self.layers)),
                                 loss=step.loss)
