@@ -1,6 +1,7 @@
 """NearZeroCallback in a real HuggingFace `Trainer`: a tiny randomly initialised BERT (no
 download, no tokenizer) trained for a few steps on the CPU."""
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -71,11 +72,15 @@ def test_trainer_records_logs_and_writes_the_report(tmp_path):
 
 
 def test_figures_are_written_when_no_step_was_recorded_in_full(tmp_path):
-    callback = NearZeroCallback(record_every=None, out=tmp_path / "figures")
+    callback = NearZeroCallback(record_every=None, out=tmp_path / "figures",
+                                history_outputs=False)
     trainer = make_trainer(tmp_path, 2, report_to=[])
     trainer.add_callback(callback)
     trainer.train()
     assert callback.recorder.recorded_steps == []
+    history = callback.recorder.history
+    assert np.isnan(history.statistic("output_norm")).all()
+    assert np.isfinite(history.statistic("gradient_norm")).all()
     assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == [
         "history.png", "training-overview.png"]
     assert not callback.recorder.layers[next(iter(callback.recorder.layers))]._forward_hooks

@@ -15,11 +15,12 @@ class RecorderSession:
     `write_every` steps, and giving the history scalars to log."""
 
     def __init__(self, *, record_every, layers, write_every, per_layer_scalars, keep,
-                 history_tolerance):
+                 history_tolerance, history_outputs):
         if write_every is not None and int(write_every) < 1:
             raise ValueError(f"write_every must be a positive step count, got {write_every!r}")
         self.options = dict(layers=layers, record_every=record_every, keep=keep,
-                            history_tolerance=history_tolerance)
+                            history_tolerance=history_tolerance,
+                            history_outputs=history_outputs)
         self.write_every = None if write_every is None else int(write_every)
         self.per_layer_scalars = bool(per_layer_scalars)
         self.recorder = None

@@ -28,11 +28,12 @@ class NearZeroCallback(TrainerCallback):
 
     def __init__(self, record_every: int = 100, *, layers=None, write_every: int = None,
                  out=None, per_layer_scalars: bool = False, keep: int = 1,
-                 history_tolerance: float = 0.01):
+                 history_tolerance: float = 0.01, history_outputs: bool = True):
         self.session = RecorderSession(record_every=record_every, layers=layers,
                                        write_every=write_every,
                                        per_layer_scalars=per_layer_scalars, keep=keep,
-                                       history_tolerance=history_tolerance)
+                                       history_tolerance=history_tolerance,
+                                       history_outputs=history_outputs)
         self.out = out
 
     @classmethod
