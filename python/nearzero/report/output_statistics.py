@@ -42,7 +42,6 @@ class OutputStatistics:
 
     def __init__(self, model: nn.Module, layers: dict):
         self.model = model
-        self.names = list(layers)
         self.modules = list(layers.values())
         self.unit_dims = [1 if isinstance(m, CONV_TYPES) else -1 for m in self.modules]
         self.followers = None  # modules between a layer and its activation; None: not yet known
