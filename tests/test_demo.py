@@ -18,7 +18,7 @@ def test_demo_runs_and_writes_plots(tmp_path, capsys):
     assert "most affected layer first" in out.out
     assert "Most likely cause:" in out.out
     assert "training [" in out.err and "12/12" in out.err
-    for name in ("history.png", "overview.png"):
+    for name in ("history.png", "overview.png", "training-overview.png"):
         assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
     assert len(list(tmp_path.glob("report-layer-*.png"))) == 1
     overview = json.loads((tmp_path / "overview.json").read_text())

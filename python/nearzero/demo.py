@@ -59,9 +59,10 @@ def train(torch, model, images, labels, steps, recorder, seed=0):
         index = torch.randint(0, images.shape[0], (BATCH_SIZE,), generator=generator)
         index = index.to(images.device)
         optimizer.zero_grad()
-        with recorder.step(step):
+        with recorder.step(step) as training_step:
             loss = functional.cross_entropy(model(images[index]), labels[index])
             loss.backward()
+            training_step.loss = loss
         optimizer.step()
         if step % 10 == 0 or step == steps - 1:
             loss_value = float(loss.detach())  # a host read every 10 steps only
@@ -110,6 +111,7 @@ def run_demo(device: str = "cpu", steps: int = None, out: str = "nearzero-report
     layer_file = worst.layer.replace(".", "_")
     written = [
         recorder.plot_history(os.path.join(out, "history.png")),
+        recorder.plot_overview(os.path.join(out, "training-overview.png")),
         overview.plot(os.path.join(out, "overview.png")),
         worst.plot(os.path.join(out, f"report-layer-{layer_file}.png")),
     ]

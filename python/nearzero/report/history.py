@@ -1,56 +1,85 @@
-"""The cheap per-step history of a GradientRecorder: for every layer and step, the fraction of
-near-zero weight gradients and of dead units. Statistics stay on the device as they are made
-(no host synchronisation per step) and come to the host in blocks, when read.
+"""The per-step history of a GradientRecorder: for every recorded layer and every step, the norms
+and near-zero / non-finite / dead-unit shares of its weights, weight gradients, output A_l and
+output gradient dJ/dA_l, and the step's loss. Statistics stay on the device as they are made (no
+host synchronisation per step) and come to the host in blocks, when read.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
-STATISTICS = ("near_zero_fraction", "dead_unit_fraction")
-_FLUSH_EVERY = 1024  # device tensors kept before they are moved to the host in one go
+# Per layer and step, in this order (values()'s last axis).
+STATISTICS = (
+    "near_zero_fraction",            # weight gradients with |g| <= tolerance * mean|g|
+    "dead_unit_fraction",            # units whose weights got no gradient at all
+    "non_finite_fraction",           # weight gradients that are NaN or infinite
+    "weight_norm",
+    "gradient_norm",
+    "output_norm",                   # A_l
+    "output_dead_fraction",          # units of A_l with no non-zero value in the batch
+    "output_gradient_norm",          # dJ/dA_l
+    "output_gradient_dead_fraction",
+)
+# What each (layer, step) entry holds on the device: counts (int64) and norms (float32).
+COUNTS = ("near_zero", "units_with_gradient", "finite",
+          "output_units_alive", "output_gradient_units_alive",
+          "output_units", "output_gradient_units")
+NORMS = ("weight", "gradient", "output", "output_gradient")
+_FLUSH_EVERY = 1024  # steps kept on the device before they move to the host in one go
+_LARGEST = {dtype: torch.finfo(dtype).max for dtype in (torch.float32, torch.float64)}
 
 
 class StepStatistics:
-    """Per layer, two counts of its weight gradient, as one int64 device tensor of shape
-    (layers * 2,): weights whose gradient is near zero, and units that got some gradient
-    (-1 for both where a layer got no gradient this step).
+    """Counts and norms of every layer's weight gradient (and weight) as one step ends: an
+    int64 device tensor of shape (layers, 3) (weights whose gradient is near zero, units that
+    got some gradient, finite gradients; -1 for all where a layer got no gradient) and a
+    float32 one of shape (layers, 2) (squared weight and gradient norms; NaN where missing).
 
-    A gradient is near zero when |g| <= tolerance * mean|g| of the layer (exact zeros always
-    are); a unit (output feature or channel, the first weight axis) is dead when it gets no
-    gradient at all: every weight of it has an exactly zero gradient. This runs on every
-    training step, where the fixed cost of each tensor operation dominates for small layers:
-    seven operations per layer, the row sums as a matrix-vector product with a vector that
-    already holds the tolerance (small dimension-wise reductions can stall busy CPU threads).
+    A gradient is near zero when |g| <= tolerance * mean|g| of the layer, the mean taken over
+    the units whose gradients are all finite (exact zeros always are near zero; NaN and
+    infinite values never are, they are counted apart); a unit (output feature or channel, the
+    first weight axis) is dead when every weight of it has an exactly zero gradient. This runs
+    on every training step, where the fixed cost of each tensor operation dominates for small
+    layers: the row sums are one matrix-vector product with a vector that already holds the
+    tolerance (small dimension-wise reductions can stall busy CPU threads).
     """
 
     def __init__(self, shapes, tolerance: float):
         self.tolerance = float(tolerance)
         self.rows = [(int(shape[0]) if len(shape) else 1, -1) for shape in shapes]
         self._row_weights = {}  # (layer, dtype, device) -> tolerance / size, per column
+        self._missing = {}  # device -> (counts, norms) of a layer without gradient
 
-    def __call__(self, grads: list):
+    def __call__(self, grads: list, weights: list = None):
         present = [g for g in grads if g is not None]
         if not present:
             return None
         device = present[0].device
-        counts = []
+        weights = weights if weights is not None else [None] * len(grads)
+        missing_count, missing_norm = self._missing_values(device)
+        counts = []  # scalars, stacked once at the end
         with torch.no_grad():
+            norms = torch.stack([squared_norms(weights, device, missing_norm),
+                                 squared_norms(grads, device, missing_norm)], 1)
             for index, grad in enumerate(grads):
                 if grad is None:
-                    counts += [torch.full((), -1, dtype=torch.int64, device=device)] * 2
+                    counts += [missing_count] * 3
                     continue
                 rows = grad.abs().reshape(self.rows[index])
                 if rows.dtype not in (torch.float32, torch.float64):
                     rows = rows.float()
-                # Row sums times tolerance / size: their total is the near-zero level.
+                # Row sums times tolerance / size: their finite total is the near-zero level.
                 scaled_row_sums = torch.mv(rows, self._weights(index, rows))
-                counts.append(torch.count_nonzero(rows <= scaled_row_sums.sum()))
-                counts.append(torch.count_nonzero(scaled_row_sums))
+                level = torch.nan_to_num(scaled_row_sums, nan=0.0, posinf=0.0).sum()
+                counts += [torch.count_nonzero(rows <= level),
+                           torch.count_nonzero(scaled_row_sums),
+                           torch.count_nonzero(rows <= _LARGEST[rows.dtype])]
             if any(c.device != device for c in counts):  # layers spread over devices
                 counts = [c.to(device) for c in counts]
-            return torch.stack(counts)
+            return torch.stack(counts).reshape(-1, 3), norms
 
     def _weights(self, index: int, rows):
         key = (index, rows.dtype, rows.device)
@@ -61,9 +90,35 @@ class StepStatistics:
             self._row_weights[key] = weights
         return weights
 
+    def _missing_values(self, device):
+        if device not in self._missing:
+            self._missing[device] = (torch.full((), -1, dtype=torch.int64, device=device),
+                                     torch.full((), math.nan, device=device))
+        return self._missing[device]
+
+
+def squared_norms(tensors: list, device, missing) -> torch.Tensor:
+    """Squared L2 norms of `tensors` (`missing` for None) as one float32 tensor on `device`:
+    one fused operation for all of them where they are float32 on `device`."""
+    present = [t for t in tensors if t is not None]
+    if present and all(t.dtype == torch.float32 and t.device == device for t in present):
+        norms = iter(torch._foreach_norm(present))
+        return torch.stack([missing if t is None else next(norms) for t in tensors]).square()
+    return torch.stack([missing if t is None else squared_norm(t).to(device) for t in tensors])
+
+
+def squared_norm(tensor):
+    """The squared L2 norm as a float32 scalar (the history takes the root on the host): a dot
+    product where it can be one, which is the fastest full pass over a tensor on a CPU."""
+    if tensor.dtype in (torch.float32, torch.float64) and tensor.is_contiguous():
+        flat = tensor.reshape(-1)
+        total = torch.dot(flat, flat)
+        return total if total.dtype == torch.float32 else total.float()
+    return torch.linalg.vector_norm(tensor, dtype=torch.float32) ** 2
+
 
 def statistics_sizes(grad_shape) -> tuple:
-    """What the statistics' counts are out of: (weights, units)."""
+    """What the gradient counts are out of: (weights, units)."""
     size = 1
     for extent in grad_shape:
         size *= int(extent)
@@ -71,21 +126,24 @@ def statistics_sizes(grad_shape) -> tuple:
 
 
 class GradientHistory:
-    """Per-step statistics of the recorder's layers; read with `steps` and `as_dict()`."""
+    """Per-step statistics of the recorder's layers; read with `values()`, `loss()`,
+    `as_dict()` and `as_dataframe()` (needs pandas)."""
 
     def __init__(self, layer_names, sizes):
-        """`sizes`: per layer, (weights, units) that the statistics' counts are out of."""
+        """`sizes`: per layer, (weights, units) that the gradient counts are out of."""
         self.layer_names = list(layer_names)
-        self._sizes = np.array(sizes, dtype=np.float64).reshape(-1, len(STATISTICS))
+        self._sizes = np.array(sizes, dtype=np.float64).reshape(-1, 2)
         self._steps = []
-        self._pending = []  # one (layers, 2) device tensor per step, not yet on the host
+        self._pending = []  # per step: (counts, norms, loss) on the device, not yet read
         self._host = np.zeros((0, len(self.layer_names), len(STATISTICS)), dtype=np.float64)
+        self._loss = np.zeros(0, dtype=np.float64)
 
-    def append(self, step: int, counts: torch.Tensor) -> None:
-        """`counts`: the device tensor of StepStatistics for this step."""
-        if counts is None:
-            return
-        self._pending.append(counts)
+    def append(self, step: int, counts: torch.Tensor, norms: torch.Tensor, loss=None) -> None:
+        """`counts` (layers, len(COUNTS)) int64 and `norms` (layers, len(NORMS)) float32 squared
+        norms, on the device; `loss`: a tensor, a number or None."""
+        if isinstance(loss, torch.Tensor):
+            loss = loss.detach().reshape(()).float()
+        self._pending.append((counts, norms, loss))
         self._steps.append(int(step))
         if len(self._pending) >= _FLUSH_EVERY:
             self._flush()
@@ -98,26 +156,93 @@ class GradientHistory:
         return list(self._steps)
 
     def values(self) -> np.ndarray:
-        """(steps, layers, statistics) float64 array; NaN where a layer had no gradient."""
+        """(steps, layers, len(STATISTICS)) float64 array; NaN where a value was not seen (a
+        layer without gradient, or not run, at that step)."""
         self._flush()
         return self._host
 
+    def statistic(self, name: str) -> np.ndarray:
+        """(steps, layers) array of one of STATISTICS."""
+        if name not in STATISTICS:
+            raise ValueError(f"unknown statistic {name!r}; known: {', '.join(STATISTICS)}")
+        return self.values()[:, :, STATISTICS.index(name)]
+
+    def loss(self) -> np.ndarray:
+        """The loss of each step (NaN where none was given)."""
+        self._flush()
+        return self._loss
+
     def as_dict(self) -> dict:
-        """``{"steps": [...], "layers": {name: {statistic: [...]}}}``, JSON-serialisable."""
+        """``{"steps": [...], "loss": [...], "layers": {name: {statistic: [...]}}}``,
+        JSON-serialisable (None for a missing value)."""
         values = self.values()
         layers = {}
         for i, name in enumerate(self.layer_names):
-            layers[name] = {stat: [None if np.isnan(v) else float(v) for v in values[:, i, j]]
-                            for j, stat in enumerate(STATISTICS)}
-        return {"steps": self.steps, "layers": layers}
+            layers[name] = {stat: _json_list(values[:, i, j]) for j, stat in enumerate(STATISTICS)}
+        return {"steps": self.steps, "loss": _json_list(self.loss()), "layers": layers}
+
+    def as_dataframe(self):
+        """A pandas DataFrame with one row per step and layer: columns step, layer, loss and
+        every statistic."""
+        try:
+            import pandas
+        except ImportError:
+            raise ImportError("as_dataframe() needs pandas: pip install pandas") from None
+        values = self.values()
+        steps, layers = len(self._steps), len(self.layer_names)
+        frame = {"step": np.repeat(np.asarray(self._steps, dtype=np.int64), layers),
+                 "layer": np.tile(np.asarray(self.layer_names, dtype=object), steps),
+                 "loss": np.repeat(self.loss(), layers)}
+        for j, stat in enumerate(STATISTICS):
+            frame[stat] = values[:, :, j].reshape(-1)
+        return pandas.DataFrame(frame)
 
     def _flush(self) -> None:
         if not self._pending:
             return
-        block = torch.stack([p.to(self._pending[0].device) for p in self._pending]).cpu()
+        device = self._pending[0][0].device
+        counts = torch.stack([c.to(device) for c, _, _ in self._pending])
+        norms = torch.stack([n.to(device) for _, n, _ in self._pending])
+        losses = torch.stack([_loss_tensor(loss, device) for _, _, loss in self._pending])
         self._pending = []
-        counts = block.numpy().reshape(len(block), -1, len(STATISTICS)).astype(np.float64)
-        weights, units = self._sizes[:, 0], self._sizes[:, 1]
-        fractions = np.stack([counts[..., 0] / weights, (units - counts[..., 1]) / units], -1)
-        fractions[counts[..., 0] < 0] = np.nan  # the layer got no gradient at that step
-        self._host = np.concatenate([self._host, fractions])
+        counts = counts.cpu().numpy().astype(np.float64)
+        block = _fractions(counts, norms.cpu().numpy().astype(np.float64), self._sizes)
+        self._host = np.concatenate([self._host, block])
+        self._loss = np.concatenate([self._loss, losses.cpu().numpy().astype(np.float64)])
+
+
+def _fractions(counts, norms, sizes) -> np.ndarray:
+    """The STATISTICS of a block of steps from its counts and norms."""
+    column = {name: counts[..., i] for i, name in enumerate(COUNTS)}
+    weights, units = sizes[:, 0], sizes[:, 1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gradient = {
+            "near_zero_fraction": column["near_zero"] / weights,
+            "dead_unit_fraction": (units - column["units_with_gradient"]) / units,
+            "non_finite_fraction": (weights - column["finite"]) / weights,
+        }
+        output = {
+            "output_dead_fraction": 1 - column["output_units_alive"] / column["output_units"],
+            "output_gradient_dead_fraction":
+                1 - column["output_gradient_units_alive"] / column["output_gradient_units"],
+        }
+    for name in gradient:
+        gradient[name][column["near_zero"] < 0] = np.nan  # the layer got no gradient
+    output["output_dead_fraction"][column["output_units"] <= 0] = np.nan
+    output["output_gradient_dead_fraction"][column["output_gradient_units"] <= 0] = np.nan
+    by_name = {**gradient, **output}
+    for i, name in enumerate(NORMS):
+        by_name[f"{name}_norm"] = np.sqrt(norms[..., i])  # the device keeps squared norms
+    return np.stack([by_name[name] for name in STATISTICS], axis=-1)
+
+
+def _loss_tensor(loss, device):
+    if loss is None:
+        return torch.full((), math.nan, device=device)
+    if isinstance(loss, torch.Tensor):
+        return loss.to(device)
+    return torch.tensor(float(loss), device=device)
+
+
+def _json_list(values) -> list:
+    return [None if not np.isfinite(v) else float(v) for v in values]

@@ -1,5 +1,6 @@
 """PNG figures with matplotlib, drawn on their own Figure objects (no pyplot state, no GUI):
-training history per layer, a layer report's causes and class breakdowns, a model overview."""
+a layer report's causes and class breakdowns, a model overview (the history's are in
+dashboard.py)."""
 
 from __future__ import annotations
 
@@ -27,27 +28,6 @@ def _save(fig, path) -> str:
         os.makedirs(folder, exist_ok=True)
     fig.savefig(path, dpi=110)
     return path
-
-
-def plot_history(history, path, *, title: str = None) -> str:
-    """Near-zero gradient fraction and dead-unit fraction of each layer over the steps."""
-    values = history.values()
-    steps = np.asarray(history.steps)
-    fig = _figure(9, 6)
-    axes = fig.subplots(2, 1, sharex=True)
-    labels = ("near-zero weight gradients", "units with no gradient")
-    for j, (ax, label) in enumerate(zip(axes, labels)):
-        for i, name in enumerate(history.layer_names):
-            if len(steps):
-                ax.plot(steps, values[:, i, j] * 100, label=name, linewidth=1.2)
-        ax.set_ylabel(f"{label} (%)")
-        ax.set_ylim(-2, 102)
-        ax.grid(alpha=0.3)
-    axes[-1].set_xlabel("step")
-    if history.layer_names and len(steps):
-        axes[0].legend(loc="best", fontsize="small")
-    fig.suptitle(title or "Near-zero gradients during training")
-    return _save(fig, path)
 
 
 def plot_report(data: dict, path, *, title: str = None) -> str:

@@ -13,6 +13,7 @@ from torch import nn
 from .capture import StepCapture
 from .history import GradientHistory, StepStatistics, statistics_sizes
 from .layers import SUPPORTED_TYPES, main_parameter_name
+from .output_statistics import OutputStatistics
 
 
 class GradientRecorder:
@@ -22,13 +23,17 @@ class GradientRecorder:
     or modules; other module types are accepted and get gradient statistics only. Wrap each
     step's forward and backward pass in ``with recorder.step(i):``. Every ``record_every``-th
     step (``i % record_every == 0``; None: none) is recorded in full; the latest ``keep``
-    recorded steps are kept. Every step adds one entry to the history (see `history`): the
-    fraction of each layer's weight gradients that are near zero (``|g| <= history_tolerance *
-    mean|g|``) and of its units that got no gradient at all. ``detach()`` removes every hook.
+    recorded steps are kept. Every step adds one entry to the history (see `history`): per
+    layer, the norms of its weights, weight gradients, output A_l and output gradient dJ/dA_l,
+    the fractions of its weight gradients that are near zero (``|g| <= history_tolerance *
+    mean|g|``) or non-finite, of its units that got no gradient at all and of the units of A_l
+    and dJ/dA_l with no non-zero value; and the step's loss. ``history_outputs=False`` leaves
+    out A_l and dJ/dA_l (NaN in the history), which on small models costs most of the history's
+    time. ``detach()`` removes every hook.
     """
 
     def __init__(self, model: nn.Module, layers=None, record_every: int = 100, *, keep: int = 1,
-                 history_tolerance: float = 0.01):
+                 history_tolerance: float = 0.01, history_outputs: bool = True):
         if record_every is not None and int(record_every) < 1:
             raise ValueError(f"record_every must be a positive step count, got {record_every!r}")
         if int(keep) < 1:
@@ -44,7 +49,10 @@ class GradientRecorder:
             param = getattr(module, self._main_params[name]) if self._main_params[name] else None
             shapes.append(tuple(param.shape) if param is not None else (1,))
         self._statistics = StepStatistics(shapes, self.history_tolerance)
+        self._outputs = OutputStatistics(self.model, self.layers) if history_outputs else None
         self.history = GradientHistory(self.layers, [statistics_sizes(s) for s in shapes])
+        self._open = None  # the step between begin_step and end_step
+        self._logged_steps = {}  # id(SummaryWriter) -> last history entry written by log_to
         self._captures = OrderedDict()  # step -> {layer name: LayerCapture}
         self._in_step = False
         self._next_step = 0
@@ -52,8 +60,21 @@ class GradientRecorder:
 
     # -- training loop -------------------------------------------------------------------------
     @contextmanager
-    def step(self, index: int = None):
-        """Context for one step's forward and backward pass (index: the training step)."""
+    def step(self, index: int = None, *, loss=None):
+        """Context for one step's forward and backward pass (index: the training step). It
+        yields a `TrainingStep`: set its ``loss`` in the block, or pass ``loss=``; a model
+        output with a ``loss`` (HuggingFace models given labels) is read by itself."""
+        step = self.begin_step(index, loss=loss)
+        try:
+            yield step
+        except BaseException:
+            self.abort_step()
+            raise
+        self.end_step()
+
+    def begin_step(self, index: int = None, *, loss=None) -> "TrainingStep":
+        """Start a step, as `step()` does, for training loops that call back before the
+        forward pass and after the backward pass; `end_step()` ends it."""
         if self._in_step:
             raise RuntimeError("recorder.step() contexts cannot be nested")
         if self._detached:
@@ -61,29 +82,66 @@ class GradientRecorder:
         index = self._next_step if index is None else int(index)
         self._next_step = index + 1
         capture = None
-        if self.should_record(index):  # hooks only for recorded steps: the others run bare
+        if self.should_record(index):  # full capture hooks only for recorded steps
             capture = StepCapture(self.model, self.layers, index)
             capture.install()
+        if self._outputs is not None:
+            self._outputs.start()
+        loss_hook = self.model.register_forward_hook(self._read_loss)
+        self._open = (TrainingStep(index, loss), capture, loss_hook)
         self._in_step = True
-        try:
-            yield self
-        except BaseException:
-            if capture is not None:
-                capture.remove()
-            raise
-        else:
-            self._end_step(index, capture)
-        finally:
-            self._in_step = False
+        return self._open[0]
+
+    def end_step(self, *, loss=None) -> None:
+        """End the step begun by `begin_step` (``loss``: the step's loss, if known now)."""
+        if not self._in_step:
+            raise RuntimeError("end_step() without begin_step()")
+        step, capture, loss_hook = self._open
+        loss_hook.remove()
+        if loss is not None:
+            step.loss = loss
+        self._open, self._in_step = None, False
+        self._end_step(step, capture)
+
+    def abort_step(self) -> None:
+        """Drop the open step (its forward or backward pass failed): every hook goes."""
+        if not self._in_step:
+            return
+        _, capture, loss_hook = self._open
+        loss_hook.remove()
+        if self._outputs is not None:
+            self._outputs.remove()
+        if capture is not None:
+            capture.remove()
+        self._open, self._in_step = None, False
+
+    @property
+    def in_step(self) -> bool:
+        return self._in_step
+
+    @property
+    def current_step(self):
+        """The open step's `TrainingStep` (None between steps)."""
+        return self._open[0] if self._open is not None else None
+
+    def _read_loss(self, module, inputs, output):
+        step = self.current_step
+        if step is not None and step.loss is None and not isinstance(output, torch.Tensor):
+            step.loss = _output_loss(output)
 
     def should_record(self, index: int) -> bool:
         return self.record_every is not None and index % self.record_every == 0
 
-    def _end_step(self, index: int, capture) -> None:
+    def _end_step(self, step, capture) -> None:
+        index = step.index
         # The history reads .grad as the step ends: what the optimizer is about to apply.
-        grads = [None if param is None else getattr(self.layers[name], param).grad
-                 for name, param in self._main_params.items()]
-        self.history.append(index, self._statistics(grads))
+        params = [None if param is None else getattr(self.layers[name], param)
+                  for name, param in self._main_params.items()]
+        gradients = self._statistics([None if p is None else p.grad for p in params], params)
+        outputs = self._outputs.finish() if self._outputs is not None else None
+        if gradients is not None or outputs is not None:
+            self.history.append(index, *_join(gradients, outputs, len(self.layers)),
+                                loss=step.loss)
         if capture is not None:
             records = capture.finish()
             if any(r.grads for r in records.values()):
@@ -120,15 +178,31 @@ class GradientRecorder:
         raise ValueError(f"{type(layer).__name__} module is not one of the recorded layers")
 
     def plot_history(self, path, *, title: str = None):
-        """PNG of every layer's near-zero gradient and dead-unit fractions over the steps."""
-        from .plots import plot_history
+        """PNG of every layer's near-zero, non-finite and no-gradient shares over the steps."""
+        from .dashboard import plot_history
 
         return plot_history(self.history, path, title=title)
 
+    def plot_overview(self, path, *, title: str = None):
+        """PNG of the training overview: loss, warnings, and per tensor kind (weights, weight
+        gradients, A_l, dJ/dA_l) the norms over the layers, a layer comparison and rates."""
+        from .dashboard import plot_training_overview
+
+        return plot_training_overview(self.history, path, title=title)
+
+    def log_to(self, writer, *, figures: bool = True, reports: bool = True) -> None:
+        """Write the history to a TensorBoard ``SummaryWriter`` (scalars per layer and
+        statistic, the loss, the worst layer's rates), with the history and overview figures
+        and, when a step was recorded in full, the worst layer's report figure and text."""
+        from ..integrations.tensorboard import log_recorder
+
+        log_recorder(self, writer, figures=figures, reports=reports)
+
     # -- lifetime ------------------------------------------------------------------------------
     def detach(self) -> None:
-        """Stop recording: no hook stays on the model (they only live during recorded steps);
+        """Stop recording: no hook stays on the model (hooks only live inside steps);
         the history and recorded steps stay readable."""
+        self.abort_step()
         self._detached = True
 
     def __enter__(self):
@@ -141,6 +215,39 @@ class GradientRecorder:
     def __repr__(self) -> str:
         return (f"GradientRecorder({len(self.layers)} layers, record_every={self.record_every}, "
                 f"steps={len(self.history)}, recorded={self.recorded_steps})")
+
+
+class TrainingStep:
+    """The step being recorded: its index and loss (a tensor or number; None: not known)."""
+
+    def __init__(self, index: int, loss=None):
+        self.index = index
+        self.loss = loss
+
+    def __repr__(self) -> str:
+        return f"TrainingStep({self.index}, loss={self.loss!r})"
+
+
+def _output_loss(output):
+    """The ``loss`` a model output carries (HuggingFace's ModelOutput, a dict), else None."""
+    loss = output.get("loss") if isinstance(output, dict) else getattr(output, "loss", None)
+    return loss if isinstance(loss, torch.Tensor) and loss.numel() == 1 else None
+
+
+def _join(gradients, outputs, layers: int):
+    """One step's (counts, norms) from the gradient and the output statistics, either of
+    which may be missing (no gradient at all; no layer ran)."""
+    if gradients is None or outputs is None:
+        device = (gradients or outputs)[0].device
+        if gradients is None:
+            gradients = (torch.full((layers, 3), -1, dtype=torch.int64, device=device),
+                         torch.full((layers, 2), float("nan"), device=device))
+        else:
+            outputs = (torch.full((layers, 4), -1, dtype=torch.int64, device=device),
+                       torch.full((layers, 2), float("nan"), device=device))
+    device = gradients[0].device
+    return (torch.cat([gradients[0], outputs[0].to(device)], 1),
+            torch.cat([gradients[1], outputs[1].to(device)], 1))
 
 
 def resolve_layers(model: nn.Module, layers) -> "OrderedDict[str, nn.Module]":

@@ -1,0 +1,78 @@
+"""`NearZeroCallback` for HuggingFace transformers' `Trainer`: records the model's near-zero
+gradients while it trains, writes the figures and the worst layer's report to
+``<output_dir>/nearzero`` at the end (and every `write_every` steps), and adds the history's
+scalars (``nearzero/...``) to the trainer's logs. Needs ``pip install 'nearzero[transformers]'``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from transformers import TrainerCallback
+
+from .callback_core import RecorderSession
+
+
+class NearZeroCallback(TrainerCallback):
+    """Pass in ``Trainer(callbacks=[...])``, or use ``NearZeroCallback.attach(trainer)`` so
+    that the scalars reach the reporting callbacks (TensorBoard, W&B, ...), which HuggingFace
+    calls before the ones passed in.
+
+    Each optimizer step is one recorder step (from before the first forward pass of the step
+    to just before the optimizer, after gradient clipping); its loss is read from the model's
+    output. ``record_every``: steps recorded in full (tensors for the report); ``layers``: as
+    for `GradientRecorder` (None: every Linear and Conv); ``out``: the folder (default
+    ``<output_dir>/nearzero``); ``per_layer_scalars``: log every layer's statistics, not just
+    the worst layer's rates. The recorder is `self.recorder` once training has started.
+    """
+
+    def __init__(self, record_every: int = 100, *, layers=None, write_every: int = None,
+                 out=None, per_layer_scalars: bool = False, keep: int = 1,
+                 history_tolerance: float = 0.01, history_outputs: bool = True):
+        self.session = RecorderSession(record_every=record_every, layers=layers,
+                                       write_every=write_every,
+                                       per_layer_scalars=per_layer_scalars, keep=keep,
+                                       history_tolerance=history_tolerance,
+                                       history_outputs=history_outputs)
+        self.out = out
+
+    @classmethod
+    def attach(cls, trainer, **options) -> "NearZeroCallback":
+        """A callback added to `trainer` ahead of its reporting callbacks."""
+        callback = cls(**options)
+        trainer.callback_handler.callbacks.insert(0, callback)
+        return callback
+
+    @property
+    def recorder(self):
+        return self.session.recorder
+
+    @property
+    def written(self) -> list:
+        """Paths of the files written so far."""
+        return self.session.written
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        folder = self.out if self.out is not None else os.path.join(args.output_dir, "nearzero")
+        self.session.start(model, folder)
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        self.session.begin(state.global_step)
+
+    def on_pre_optimizer_step(self, args, state, control, **kwargs):
+        self.session.end()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.session.end()  # no optimizer step happened (it was skipped)
+        self.session.after_step(state.global_step)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs is None or "loss" not in logs:
+            return  # evaluation and end-of-training summaries
+        scalars = self.session.scalars()
+        logs.update(scalars)
+        if state.log_history:
+            state.log_history[-1].update(scalars)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self.session.finish()

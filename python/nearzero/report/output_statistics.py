@@ -1,0 +1,197 @@
+"""Per-step norms and dead units of every recorded layer's output A_l and output gradient
+dJ/dA_l, measured in hooks as the step runs (values stay on the device).
+
+A_l is the output of the elementwise activation that takes the layer's output Z_l, directly or
+through normalisation and pass-through modules (Dropout, Identity, BatchNorm, LayerNorm, ...), or
+Z_l itself where no such activation module follows. Which modules lead there is found on the
+first step by hooking every leaf module; later steps hook only those.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .activations import KNOWN_ACTIVATIONS, NOT_ACTIVATIONS
+from .history import squared_norm
+from .layers import CONV_TYPES
+
+_PASS_THROUGH = (nn.modules.dropout._DropoutNd, nn.Identity, nn.modules.batchnorm._NormBase,
+                 nn.GroupNorm, nn.LayerNorm, nn.LocalResponseNorm) + (
+                     (nn.RMSNorm,) if hasattr(nn, "RMSNorm") else ())
+
+# Activations whose output is never negative.
+NON_NEGATIVE = (nn.ReLU, nn.ReLU6, nn.Sigmoid, nn.Softplus, nn.Hardsigmoid)
+
+
+def is_activation(module: nn.Module) -> bool:
+    """Elementwise activation modules: torch's, and parameter-free leaf modules named
+    ``...Activation`` (as HuggingFace's GELUActivation)."""
+    if isinstance(module, nn.Identity) or isinstance(module, NOT_ACTIVATIONS):
+        return False
+    if isinstance(module, KNOWN_ACTIVATIONS):
+        return True
+    return (type(module).__name__.endswith("Activation") and not any(module.children())
+            and not any(True for _ in module.parameters()))
+
+
+class OutputStatistics:
+    """Hooks for A_l and dJ/dA_l of `layers` ({name: module}); `start` before a step's forward
+    pass, `finish` after its backward pass returns (counts (layers, 4) int64: units alive of A_l
+    and of dJ/dA_l, then their units; norms (layers, 2) float32), -1 / NaN where not seen."""
+
+    def __init__(self, model: nn.Module, layers: dict):
+        self.model = model
+        self.modules = list(layers.values())
+        self.unit_dims = [1 if isinstance(m, CONV_TYPES) else -1 for m in self.modules]
+        self.followers = None  # modules between a layer and its activation; None: not yet known
+        self.has_activation = [False] * len(self.modules)
+        self._step = None
+        self._handles = []
+        self._missing = {}
+        self._units_cache = {}
+        self._ends_cache = {}
+
+    def start(self) -> None:
+        self._step = _StepOutputs(len(self.modules))
+        discover = self.followers is None
+        for index, module in enumerate(self.modules):
+            self._handles.append(module.register_forward_hook(self._layer_hook(index, discover)))
+        if discover:
+            followers = [m for m in self.model.modules() if not any(True for _ in m.children())]
+        else:
+            followers = self.followers
+        seen = set()
+        for module in followers:
+            if id(module) not in seen:
+                seen.add(id(module))
+                self._handles.append(module.register_forward_hook(self._follower_hook))
+
+    def remove(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+
+    def finish(self):
+        self.remove()
+        step, self._step = self._step, None
+        if self.followers is None:  # the first step: keep the modules that led to activations
+            self.followers = [m for chain in step.chains.values() for m in chain]
+            self.has_activation = [i in step.chains for i in range(len(self.modules))]
+        return self._results(step)
+
+    def _results(self, step):
+        """All layers at once: a few operations per step, not a few per layer."""
+        seen = [(slot, extremes) for slot, extremes in enumerate(step.extremes)
+                if extremes is not None]
+        if not seen:
+            return None
+        device = seen[0][1][0].device
+        missing_count, missing_norm = self._missing_values(device)
+        # Units alive in every seen tensor: some value above or below zero.
+        extremes = [_on(e[0].reshape(-1), device) for _, e in seen]
+        extremes += [_on(e[1].reshape(-1), device) for _, e in seen]
+        alive = torch.cat(extremes).ne(0).reshape(2, -1).any(0).cumsum(0)[self._ends(seen, device)]
+        alive = torch.diff(alive, prepend=missing_count.reshape(1) + 1)
+        norms = torch.stack([_on(step.norms[slot], device) for slot, _ in seen])
+        if len(seen) < len(step.extremes):  # some layer did not run: -1 / NaN there
+            slots = torch.tensor([slot for slot, _ in seen], device=device)
+            alive = missing_count.expand(len(step.extremes)).clone().index_copy_(0, slots, alive)
+            norms = missing_norm.expand(len(step.extremes)).clone().index_copy_(0, slots, norms)
+        counts = torch.cat([alive.reshape(-1, 2), self._units(step, device)], 1)
+        return counts, norms.reshape(-1, 2)
+
+    def _ends(self, seen, device):
+        """Index of each seen tensor's last unit in the concatenated units."""
+        sizes = tuple(extremes[0].numel() for _, extremes in seen)
+        key = (sizes, device)
+        if key not in self._ends_cache:
+            ends = [sum(sizes[:i + 1]) - 1 for i in range(len(sizes))]
+            self._ends_cache = {key: torch.tensor(ends, device=device)}
+        return self._ends_cache[key]
+
+    def _units(self, step, device):
+        key = (tuple(map(tuple, step.units)), device)  # the same on almost every step
+        if key not in self._units_cache:
+            self._units_cache = {key: torch.tensor(step.units, dtype=torch.int64, device=device)}
+        return self._units_cache[key]
+
+    def _missing_values(self, device):
+        if device not in self._missing:
+            self._missing[device] = (torch.full((), -1, dtype=torch.int64, device=device),
+                                     torch.full((), float("nan"), device=device))
+        return self._missing[device]
+
+    def _layer_hook(self, index: int, discover: bool):
+        def hook(module, inputs, output):
+            step = self._step
+            if step is None or not isinstance(output, torch.Tensor) or step.called[index]:
+                return
+            step.called[index] = True
+            if discover or self.has_activation[index]:
+                step.pending[id(output)] = (index, output, [])
+            if discover or not self.has_activation[index]:
+                self._measure(step, index, output, from_activation=False)
+
+        return hook
+
+    def _follower_hook(self, module, inputs, output):
+        step = self._step
+        if step is None or not step.pending or not inputs or not isinstance(output, torch.Tensor):
+            return
+        entry = step.pending.pop(id(inputs[0]), None)
+        if entry is None or entry[1] is not inputs[0]:
+            return
+        index, _, chain = entry
+        if is_activation(module):
+            step.chains[index] = chain + [module]
+            self._measure(step, index, output, from_activation=True,
+                          non_negative=isinstance(module, NON_NEGATIVE))
+        elif isinstance(module, _PASS_THROUGH) and output.shape == inputs[0].shape:
+            step.pending[id(output)] = (index, output, chain + [module])
+
+    def _measure(self, step, index: int, tensor, from_activation: bool,
+                 non_negative: bool = False) -> None:
+        dim = self.unit_dims[index] % max(tensor.dim(), 1)
+        step.units[index] = [tensor.shape[dim] if tensor.dim() else 1] * 2
+        step.from_activation[index] = from_activation
+        step.measure(2 * index, tensor.detach(), dim, non_negative)
+        if tensor.requires_grad:
+            tensor.register_hook(self._gradient_hook(step, index, dim, from_activation))
+
+    @staticmethod
+    def _gradient_hook(step, index: int, dim: int, from_activation: bool):
+        def hook(grad):
+            # dJ/dA_l of the activation wins over dJ/dZ_l seen on the first step.
+            if step.from_activation[index] == from_activation and step.norms[2 * index + 1] is None:
+                step.measure(2 * index + 1, grad.detach(), dim)
+
+        return hook
+
+
+class _StepOutputs:
+    def __init__(self, layers: int):
+        self.called = [False] * layers
+        self.pending = {}  # id(tensor) -> (layer index, tensor, modules passed so far)
+        self.chains = {}  # layer index -> modules from Z_l to its activation (inclusive)
+        self.from_activation = [False] * layers
+        # Per slot (2 * layer for A_l, 2 * layer + 1 for dJ/dA_l): each unit's largest and
+        # smallest value, and the tensor's squared L2 norm (float32).
+        self.extremes = [None] * (2 * layers)
+        self.norms = [None] * (2 * layers)
+        self.units = [[-1, -1] for _ in range(layers)]
+
+    def measure(self, slot: int, tensor, dim: int, non_negative: bool = False) -> None:
+        self.norms[slot] = squared_norm(tensor)
+        if tensor.dim() <= 1:
+            self.extremes[slot] = (tensor, tensor)
+            return
+        dims = tuple(d for d in range(tensor.dim()) if d != dim)
+        largest = tensor.amax(dims)
+        # The output of an activation that is never negative is dead where its largest is 0.
+        smallest = largest if non_negative else tensor.amin(dims)
+        self.extremes[slot] = (largest, smallest)
+
+
+def _on(tensor, device):
+    return tensor if tensor.device == device else tensor.to(device)
