@@ -83,11 +83,12 @@ def test_harness_times_in_turns_and_takes_ratios_round_by_round():
 
     t = time_interleaved({"slow": sleeper("slow", 0.03), "fast": sleeper("fast", 0.006)},
                          repeats=3, min_sample_s=0.02)
-    assert t.calls_per_sample == {"slow": 1, "fast": 4}  # fast callables are batched
+    # Fast callables are batched up to the sample length (sleep overshoots on a busy machine).
+    assert t.calls_per_sample["slow"] == 1 and 2 <= t.calls_per_sample["fast"] <= 4
     assert len(t.seconds["slow"]) == len(t.seconds["fast"]) == 3
     assert calls[:2] == ["slow", "fast"]  # one warm-up call each first
     ratio = t.ratio("slow", "fast")
-    assert 2.5 < ratio.median < 6.5 and ratio.low <= ratio.median <= ratio.high
+    assert 1.5 < ratio.median < 6.5 and ratio.low <= ratio.median <= ratio.high
     with pytest.raises(ValueError, match="repeats"):
         time_interleaved({"a": lambda: None}, repeats=0)
 
