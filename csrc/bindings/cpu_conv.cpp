@@ -51,8 +51,7 @@ void conv_classify(py::array x, py::array kernel, std::vector<int64_t> geometry,
   const T *kp = operand<T>(kernel, kernel_elements(g), "kernel");
   auto out = make_output(mode, 9, counts, sums, cell_stride, pair_stride, mask, channels,
                          channel_inner, sizeof(T) == 8);
-  py::gil_scoped_release release;
-  conv_classify_cpu<T>(g, xp, kp, T(tx), T(tk), out);
+  run_released([&] { conv_classify_cpu<T>(g, xp, kp, T(tx), T(tk), out); });
 }
 
 template <typename T>
@@ -65,8 +64,7 @@ void conv_backprop_filter_classify(py::array x, py::array d_out, std::vector<int
   const T *dp = operand<T>(d_out, activation_elements(g, g.out_size, g.out_channels), "d_out");
   auto out = make_output(mode, 9, counts, sums, cell_stride, pair_stride, mask, channels,
                          channel_inner, sizeof(T) == 8);
-  py::gil_scoped_release release;
-  conv_backprop_filter_classify_cpu<T>(g, xp, dp, T(tx), T(td), out);
+  run_released([&] { conv_backprop_filter_classify_cpu<T>(g, xp, dp, T(tx), T(td), out); });
 }
 
 template <typename T>
@@ -79,8 +77,7 @@ void conv_backprop_input_classify(py::array d_out, py::array kernel, std::vector
   const T *kp = operand<T>(kernel, kernel_elements(g), "kernel");
   auto out = make_output(mode, 9, counts, sums, cell_stride, pair_stride, mask, channels,
                          channel_inner, sizeof(T) == 8);
-  py::gil_scoped_release release;
-  conv_backprop_input_classify_cpu<T>(g, dp, kp, T(td), T(tk), out);
+  run_released([&] { conv_backprop_input_classify_cpu<T>(g, dp, kp, T(td), T(tk), out); });
 }
 
 template <typename T> void bind_conv_typed(py::module_ &m, const std::string &suffix) {

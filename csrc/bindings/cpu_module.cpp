@@ -9,6 +9,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <limits>
 #include <stdexcept>
 #include <string>
 
@@ -50,15 +51,50 @@ ClassifyOutput make_output(int mode, int pairs, py::array &counts, py::array &su
   return out;
 }
 
+// The kernels' interrupt poll: runs Python's signal handlers (briefly taking the GIL); a
+// handler's exception (KeyboardInterrupt) stays pending for run_released to raise.
+bool python_interrupt_pending() {
+  const PyGILState_STATE state = PyGILState_Ensure();
+  const bool pending = PyErr_CheckSignals() != 0;
+  PyGILState_Release(state);
+  return pending;
+}
+
 namespace {
 
-template <typename T> py::tuple order_statistics(py::array_t<T, py::array::c_style> x, double fraction) {
+template <typename T>
+py::tuple order_statistics(py::array_t<T, py::array::c_style> x, double fraction, int64_t repeat) {
+  if (repeat < 1) throw std::invalid_argument("nearzero: repeat must be positive");
+  if (x.size() > 0 && repeat > std::numeric_limits<int64_t>::max() / int64_t(x.size()))
+    throw std::invalid_argument("nearzero: repeated size overflows int64");
   AbsOrderStatistics<T> r;
-  {
-    py::gil_scoped_release release;
-    r = select_abs_order_statistics<T>(x.data(), x.size(), fraction);
-  }
+  run_released([&] { r = select_abs_order_statistics<T>(x.data(), x.size(), fraction, repeat); });
   return py::make_tuple(double(r.low), double(r.high), r.count, r.nan_count);
+}
+
+// Checks that a matmul operand's reads (rows x cols with the given element strides, from each
+// batch offset) stay inside the elements the array `a` itself spans.
+template <typename T>
+void check_matmul_reads(const py::array &a, const py::array_t<int64_t, py::array::c_style> &offsets,
+                        int64_t batches, int64_t rows, int64_t cols, int64_t row_stride,
+                        int64_t col_stride, const char *name) {
+  if (!a.dtype().is(py::dtype::of<T>()))
+    throw std::invalid_argument(std::string("nearzero: ") + name + " has the wrong dtype");
+  if (offsets.ndim() != 1 || int64_t(offsets.size()) != batches)
+    throw std::invalid_argument(std::string("nearzero: ") + name + " needs one offset per batch");
+  if (batches == 0 || rows == 0 || cols == 0) return;
+  int64_t lowest, highest;
+  if (!element_span<T>(a, lowest, highest))
+    throw std::invalid_argument(std::string("nearzero: ") + name + " is empty");
+  using Wide = __int128;
+  const Wide r = Wide(rows - 1) * row_stride, c = Wide(cols - 1) * col_stride;
+  const Wide low = (r < 0 ? r : 0) + (c < 0 ? c : 0), high = (r > 0 ? r : 0) + (c > 0 ? c : 0);
+  for (int64_t b = 0; b < batches; ++b) {
+    const Wide o = offsets.data()[b];
+    if (o + low < lowest || o + high > highest)
+      throw std::invalid_argument(std::string("nearzero: ") + name +
+                                  " strides and offsets reach outside the array");
+  }
 }
 
 template <typename T>
@@ -67,9 +103,8 @@ void tensor_classify(py::array x, std::vector<int64_t> shape, double threshold, 
                      py::object mask, int64_t channels, int64_t channel_inner) {
   auto out = make_output(mode, 3, counts, sums, cell_stride, pair_stride, mask, channels,
                          channel_inner, sizeof(T) == 8);
-  auto in = strided_input<T>(x);
-  py::gil_scoped_release release;
-  tensor_classify_cpu<T>(in, shape, T(threshold), out);
+  auto in = strided_input<T>(x, shape);
+  run_released([&] { tensor_classify_cpu<T>(in, shape, T(threshold), out); });
 }
 
 template <typename T>
@@ -79,9 +114,8 @@ void multiply_classify(py::array x, py::array y, std::vector<int64_t> shape, dou
                        int64_t channels, int64_t channel_inner) {
   auto out = make_output(mode, 9, counts, sums, cell_stride, pair_stride, mask, channels,
                          channel_inner, sizeof(T) == 8);
-  auto xin = strided_input<T>(x), yin = strided_input<T>(y);
-  py::gil_scoped_release release;
-  multiply_classify_cpu<T>(xin, yin, shape, T(tx), T(ty), out);
+  auto xin = strided_input<T>(x, shape), yin = strided_input<T>(y, shape);
+  run_released([&] { multiply_classify_cpu<T>(xin, yin, shape, T(tx), T(ty), out); });
 }
 
 template <typename T>
@@ -93,13 +127,16 @@ void matmul_classify(py::array x, py::array y, py::array_t<int64_t, py::array::c
                      int64_t channels, int64_t channel_inner) {
   if (dims.size() != 4 || strides.size() != 4)
     throw std::invalid_argument("nearzero: matmul needs 4 dims and 4 strides");
+  for (int64_t d : dims)
+    if (d < 0) throw std::invalid_argument("nearzero: matmul dims must not be negative");
+  check_matmul_reads<T>(x, x_offsets, dims[0], dims[1], dims[2], strides[0], strides[1], "x");
+  check_matmul_reads<T>(y, y_offsets, dims[0], dims[2], dims[3], strides[2], strides[3], "y");
   auto out = make_output(mode, 9, counts, sums, cell_stride, pair_stride, mask, channels,
                          channel_inner, sizeof(T) == 8);
   MatmulProblem<T> p{static_cast<const T *>(x.data()), static_cast<const T *>(y.data()),
                      x_offsets.data(), y_offsets.data(), dims[0], dims[1], dims[2], dims[3],
                      strides[0], strides[1], strides[2], strides[3], T(tx), T(ty)};
-  py::gil_scoped_release release;
-  matmul_classify_cpu<T>(p, out);
+  run_released([&] { matmul_classify_cpu<T>(p, out); });
 }
 
 template <typename T> void bind_typed(py::module_ &m, const std::string &suffix) {
@@ -114,6 +151,8 @@ template <typename T> void bind_typed(py::module_ &m, const std::string &suffix)
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "nearzero CPU kernels (private; use the nearzero package)";
+  nearzero::register_fork_handler();
+  nearzero::interrupt_check() = &nearzero::python_interrupt_pending;
   nearzero::bind_typed<float>(m, "f32");
   nearzero::bind_typed<double>(m, "f64");
   nearzero::bind_conv(m);

@@ -7,7 +7,9 @@
 #include "common/parallel.h"
 #include "cpu/conv_cpu.h"
 
+#include <algorithm>
 #include <cmath>
+#include <string>
 #include <cstdint>
 #include <memory>
 
@@ -32,13 +34,25 @@ constexpr uint8_t kInfiniteBit = 4;
 
 template <typename T>
 std::unique_ptr<uint8_t[]> class_codes(const T *values, int64_t count, T threshold) {
-  std::unique_ptr<uint8_t[]> codes(new uint8_t[size_t(count > 0 ? count : 1)]);
-  uint8_t *out = codes.get();
-#pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < count; ++i) {
-    const T v = values[i];
-    out[i] = uint8_t(classify_value(v, threshold) | (std::isinf(v) ? kInfiniteBit : 0));
+  std::unique_ptr<uint8_t[]> codes;
+  try {
+    codes.reset(new uint8_t[size_t(count > 0 ? count : 1)]);
+  } catch (const std::bad_alloc &) {
+    throw OutOfMemory("nearzero: could not allocate " + std::to_string(count) +
+                      " bytes for the class codes of a convolution operand");
   }
+  uint8_t *out = codes.get();
+  constexpr int64_t kPart = 1 << 18;
+  ParallelRun run;
+  run.for_each((count + kPart - 1) / kPart, [&](int64_t part) {
+    run.checkpoint();
+    const int64_t end = std::min(count, (part + 1) * kPart);
+    for (int64_t i = part * kPart; i < end; ++i) {
+      const T v = values[i];
+      out[i] = uint8_t(classify_value(v, threshold) | (std::isinf(v) ? kInfiniteBit : 0));
+    }
+  });
+  run.finish();
   return codes;
 }
 

@@ -4,6 +4,8 @@
 #include "common/classify_rule.h"
 #include "common/parallel.h"
 
+#include <algorithm>
+
 namespace nearzero {
 namespace {
 
@@ -18,6 +20,10 @@ int64_t row_offset(int64_t row, const std::vector<int64_t> &shape,
   return offset;
 }
 
+// Rows per task: about kTaskCells cells, so that tasks are long enough to amortise their
+// hand-out and short enough for interrupt checks.
+constexpr int64_t kTaskCells = 1 << 16;
+
 // Runs `body(thread_writer, row, inner)` over every row in parallel and merges reductions.
 template <typename S, typename Body>
 void for_each_row(const std::vector<int64_t> &shape, const ClassifyOutput &out, Body body) {
@@ -26,14 +32,17 @@ void for_each_row(const std::vector<int64_t> &shape, const ClassifyOutput &out, 
   if (cells == 0) return;
   const int64_t inner = shape.empty() ? 1 : shape.back();
   const int64_t rows = cells / inner;
-#pragma omp parallel
-  {
-    CellWriter<S> writer(out);
-#pragma omp for schedule(static)
-    for (int64_t row = 0; row < rows; ++row) body(writer, row, inner);
-#pragma omp critical(nearzero_merge)
-    writer.merge_into();
-  }
+  const int64_t rows_per_task = std::max<int64_t>(1, kTaskCells / inner);
+  ParallelRun run;
+  run.tasks(
+      (rows + rows_per_task - 1) / rows_per_task, [&] { return CellWriter<S>(out); },
+      [&](CellWriter<S> &writer, int64_t task) {
+        run.checkpoint();
+        const int64_t end = std::min(rows, (task + 1) * rows_per_task);
+        for (int64_t row = task * rows_per_task; row < end; ++row) body(writer, row, inner);
+      },
+      [&](CellWriter<S> &writer) { writer.merge_into(); });
+  run.finish();
 }
 
 }  // namespace

@@ -13,7 +13,7 @@ from numbers import Real
 import numpy as np
 
 from . import _backend
-from ._arrays import Operand, as_operand, to_numpy
+from ._arrays import Operand, as_operand, distinct_view, to_numpy
 
 __all__ = ["threshold", "percentile_fraction", "resolve_thresholds", "count_nans"]
 
@@ -37,9 +37,11 @@ def check_nan_policy(nan_policy: str) -> None:
 
 
 def count_nans(values: np.ndarray) -> int:
+    """NaNs in `values`, reading each element of a broadcast view once."""
     if values.dtype.kind != "f":
         return 0
-    return int(np.count_nonzero(np.isnan(values)))
+    distinct, repeat = distinct_view(values)
+    return int(np.count_nonzero(np.isnan(distinct))) * repeat
 
 
 def raise_on_nans(values: np.ndarray, name: str, nan_policy: str) -> None:
@@ -107,10 +109,11 @@ def threshold_of(op: Operand, values, confidence, nan_policy: str) -> float:
 
         low, high, count, nans = _cuda_dispatch.abs_order_statistics(op, values, fraction)
     else:
-        flat = np.ascontiguousarray(values).reshape(-1)
+        distinct, repeat = distinct_view(values)
+        flat = np.ascontiguousarray(distinct).reshape(-1)
         select = (_backend.core.abs_order_statistics_f64 if flat.dtype == np.float64
                   else _backend.core.abs_order_statistics_f32)
-        low, high, count, nans = select(flat, fraction)
+        low, high, count, nans = select(flat, fraction, repeat)
     if nans and nan_policy == "raise":
         raise ValueError(
             f"{op.name} contains {nans} NaN value{'s' if nans != 1 else ''} of {size}; "
@@ -137,10 +140,22 @@ def threshold(x, confidence: float = 0.95, *, nan_policy: str = "raise") -> floa
     return threshold_of(op, values, confidence, nan_policy)
 
 
+def _scalar(value):
+    """A 0-d array or tensor as its Python number; anything else unchanged."""
+    if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):
+        return value.item()
+    return value
+
+
 def check_threshold_value(value, name: str) -> float:
+    value = _scalar(value)
     if isinstance(value, bool) or not isinstance(value, Real):
         raise ValueError(f"{name} must be a number or None, got {value!r}")
-    v = float(value)
+    try:
+        v = float(value)
+    except OverflowError:
+        raise ValueError(f"{name} is too large for a float (an int of {len(str(value))} "
+                         "digits); pass float('inf') to make every finite value near zero") from None
     if math.isnan(v) or v < 0:
         raise ValueError(f"{name} must be a non-negative number, got {value!r}")
     return v
@@ -150,11 +165,12 @@ def resolve_thresholds(thresholds) -> tuple:
     """Normalise `thresholds=` (None, one number, or a pair of numbers/None) to a pair."""
     if thresholds is None:
         return None, None
+    if isinstance(thresholds, (str, bytes)):
+        raise ValueError(f"thresholds must be None, a number or a pair of numbers, got the "
+                         f"string {thresholds!r}")
+    thresholds = _scalar(thresholds)
     if isinstance(thresholds, Real) and not isinstance(thresholds, bool):
         v = check_threshold_value(thresholds, "thresholds")
-        return v, v
-    if isinstance(thresholds, np.ndarray) and thresholds.ndim == 0:
-        v = check_threshold_value(thresholds.item(), "thresholds")
         return v, v
     try:
         items = list(thresholds)
