@@ -9,6 +9,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <cmath>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -69,7 +70,29 @@ py::tuple order_statistics(py::array_t<T, py::array::c_style> x, double fraction
     throw std::invalid_argument("nearzero: repeated size overflows int64");
   AbsOrderStatistics<T> r;
   run_released([&] { r = select_abs_order_statistics<T>(x.data(), x.size(), fraction, repeat); });
-  return py::make_tuple(double(r.low), double(r.high), r.count, r.nan_count);
+  volatile T kept_low = r.low, kept_high = r.high;
+  volatile double low, high;
+  {
+    DenormalsKept denormals;  // a subnormal T must not read as 0 on its way to double
+    low = double(kept_low);
+    high = double(kept_high);
+  }
+  return py::make_tuple(double(low), double(high), r.count, r.nan_count);
+}
+
+// 0.5 * (low + high) in T as the original computes a midpoint percentile (halves first where the
+// sum overflows), with subnormals kept whatever the calling thread's mode.
+template <typename T> double abs_midpoint(double low, double high) {
+  // volatile: every conversion and add happens after the mode is set, not hoisted before it
+  volatile double in_low = low, in_high = high, result;
+  {
+    DenormalsKept denormals;
+    const T lo = T(in_low), hi = T(in_high);
+    const T total = lo + hi;
+    const bool keep = std::isfinite(total) || !std::isfinite(hi);
+    result = double(keep ? T(0.5) * total : T(0.5) * lo + T(0.5) * hi);
+  }
+  return result;
 }
 
 // Checks that a matmul operand's reads (rows x cols with the given element strides, from each
@@ -141,6 +164,7 @@ void matmul_classify(py::array x, py::array y, py::array_t<int64_t, py::array::c
 
 template <typename T> void bind_typed(py::module_ &m, const std::string &suffix) {
   m.def(("abs_order_statistics_" + suffix).c_str(), &order_statistics<T>);
+  m.def(("abs_midpoint_" + suffix).c_str(), &abs_midpoint<T>);
   m.def(("tensor_classify_" + suffix).c_str(), &tensor_classify<T>);
   m.def(("multiply_classify_" + suffix).c_str(), &multiply_classify<T>);
   m.def(("matmul_classify_" + suffix).c_str(), &matmul_classify<T>);

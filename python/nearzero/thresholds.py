@@ -36,12 +36,35 @@ def check_nan_policy(nan_policy: str) -> None:
         raise ValueError(f"nan_policy must be 'raise' or 'omit', got {nan_policy!r}")
 
 
+_NAN_BLOCK = 1 << 20  # elements tested at a time: the test's bool mask stays small
+
+
+def _blocks(values: np.ndarray):
+    """Views of `values` of at most _NAN_BLOCK elements each that together cover it."""
+    if values.size <= _NAN_BLOCK or values.ndim == 0:
+        yield values
+    elif values.ndim == 1:
+        for start in range(0, values.shape[0], _NAN_BLOCK):
+            yield values[start:start + _NAN_BLOCK]
+    else:
+        row_size = values.size // values.shape[0]
+        if row_size > _NAN_BLOCK:
+            for row in values:
+                yield from _blocks(row)
+        else:
+            step = _NAN_BLOCK // row_size
+            for start in range(0, values.shape[0], step):
+                yield values[start:start + step]
+
+
 def count_nans(values: np.ndarray) -> int:
-    """NaNs in `values`, reading each element of a broadcast view once."""
+    """NaNs in `values`, reading each element of a broadcast view once, in blocks."""
     if values.dtype.kind != "f":
         return 0
     distinct, repeat = distinct_view(values)
-    return int(np.count_nonzero(np.isnan(distinct))) * repeat
+    if distinct.flags.c_contiguous or distinct.flags.f_contiguous:
+        distinct = distinct.reshape(-1, order="K")
+    return sum(int(np.count_nonzero(np.isnan(b))) for b in _blocks(distinct)) * repeat
 
 
 def raise_on_nans(values: np.ndarray, name: str, nan_policy: str) -> None:
@@ -78,22 +101,20 @@ def in_dtype(value: float, dtype: str) -> float:
 
 
 def _midpoint(low: float, high: float, dtype: str) -> float:
-    """0.5 * (low + high) in the input's dtype, as the original computed it."""
+    """0.5 * (low + high) in the input's dtype, as the original computed it. float32 and
+    float64 midpoints are taken in the compiled core with subnormals kept, whatever the calling
+    thread's flush-to-zero mode (torch.set_flush_denormal)."""
     if dtype == "float64":
-        total = low + high
-        return 0.5 * total if math.isfinite(total) or not math.isfinite(high) else 0.5 * low + 0.5 * high
-    with np.errstate(over="ignore"):
-        if dtype == "float16":
+        return _backend.core.abs_midpoint_f64(low, high)
+    if dtype == "float16":  # float16 values are normal float32 numbers: no mode matters
+        with np.errstate(over="ignore"):
             lo, hi = np.float16(low), np.float16(high)
             total = lo + hi
             mid = np.float16(0.5) * total if np.isfinite(total) or not np.isfinite(hi) else (
                 np.float16(0.5) * lo + np.float16(0.5) * hi)
-            return float(mid)
-        lo, hi = np.float32(low), np.float32(high)
-        total = lo + hi
-        mid = np.float32(0.5) * total if np.isfinite(total) or not np.isfinite(hi) else (
-            np.float32(0.5) * lo + np.float32(0.5) * hi)
-        return in_dtype(float(mid), dtype)
+        return float(mid)
+    mid = _backend.core.abs_midpoint_f32(low, high)  # exactly a float32 already
+    return in_dtype(mid, dtype) if dtype == "bfloat16" else mid
 
 
 def threshold_of(op: Operand, values, confidence, nan_policy: str) -> float:
