@@ -63,7 +63,7 @@ def count_nans(values: np.ndarray) -> int:
         return 0
     distinct, repeat = distinct_view(values)
     if distinct.flags.c_contiguous or distinct.flags.f_contiguous:
-        distinct = distinct.reshape(-1, order="K")
+        distinct = distinct.ravel(order="K")  # a view: memory order
     return sum(int(np.count_nonzero(np.isnan(b))) for b in _blocks(distinct)) * repeat
 
 
