@@ -8,6 +8,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <cstdint>
 #include <stdexcept>
 #include <vector>
 
@@ -36,15 +37,25 @@ template <typename Kernel> void run_released(Kernel kernel) {
   }
 }
 
+// Stride of axis d in elements of T (0 for an axis of length 1, which is never stepped along);
+// a byte stride that is not whole elements is refused.
+template <typename T> int64_t element_stride(const pybind11::array &a, pybind11::ssize_t d) {
+  if (a.shape(d) <= 1) return 0;
+  if (a.strides(d) % pybind11::ssize_t(sizeof(T)) != 0)
+    throw std::invalid_argument("nearzero: input strides must be multiples of the item size");
+  return int64_t(a.strides(d) / pybind11::ssize_t(sizeof(T)));
+}
+
 // Element offsets [lowest, highest] that `a` spans with its own shape and strides (an empty
 // array spans nothing: returns false). Strides must be whole elements of T.
 template <typename T> bool element_span(const pybind11::array &a, int64_t &lowest, int64_t &highest) {
+  if (reinterpret_cast<std::uintptr_t>(a.data()) % alignof(T) != 0)
+    throw std::invalid_argument("nearzero: input data must be aligned to its item size");
   lowest = highest = 0;
   for (pybind11::ssize_t d = 0; d < a.ndim(); ++d) {
     if (a.shape(d) == 0) return false;
-    if (a.strides(d) % pybind11::ssize_t(sizeof(T)) != 0)
-      throw std::invalid_argument("nearzero: input strides must be multiples of the item size");
-    const int64_t reach = int64_t(a.shape(d) - 1) * int64_t(a.strides(d) / pybind11::ssize_t(sizeof(T)));
+    const int64_t stride = element_stride<T>(a, d);
+    const int64_t reach = int64_t(a.shape(d) - 1) * stride;
     (reach < 0 ? lowest : highest) += reach;
   }
   return true;
@@ -64,8 +75,7 @@ inline StridedInput<T> strided_input(const pybind11::array &a, const std::vector
   int64_t lowest, highest;
   element_span<T>(a, lowest, highest);  // checks the strides
   StridedInput<T> in{static_cast<const T *>(a.data()), {}};
-  for (pybind11::ssize_t d = 0; d < a.ndim(); ++d)
-    in.strides.push_back(a.strides(d) / pybind11::ssize_t(sizeof(T)));
+  for (pybind11::ssize_t d = 0; d < a.ndim(); ++d) in.strides.push_back(element_stride<T>(a, d));
   return in;
 }
 

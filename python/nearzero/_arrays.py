@@ -167,9 +167,9 @@ def to_numpy(op: Operand, dtype: np.dtype | None = None) -> np.ndarray:
         value = value.numpy()
     value = np.asarray(value)
     usable = (value.dtype == target and value.flags.aligned and
-              all(s % value.itemsize == 0 for s in value.strides))
+              all(s % value.itemsize == 0 for n, s in zip(value.shape, value.strides) if n > 1))
     if usable:
         return value
     distinct, repeat = distinct_view(value)
-    converted = np.ascontiguousarray(distinct, dtype=target)
+    converted = np.array(distinct, dtype=target, order="C", copy=True)  # fresh strides
     return np.broadcast_to(converted, value.shape) if repeat > 1 else converted

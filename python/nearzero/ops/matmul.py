@@ -10,9 +10,11 @@ __all__ = ["matmul_classify", "tensordot_classify"]
 
 
 def _element_strides(a: np.ndarray):
-    if any(s % a.itemsize for s in a.strides):  # to_numpy's views never have these
+    """Strides in elements; an axis of length 1 is never stepped along, so its stride is 0."""
+    strides = [s if n > 1 else 0 for n, s in zip(a.shape, a.strides)]
+    if any(s % a.itemsize for s in strides):  # to_numpy's views never have these
         raise ValueError(f"internal error: strides {a.strides} are not whole elements")
-    return [s // a.itemsize for s in a.strides]
+    return [s // a.itemsize for s in strides]
 
 
 def _batch_offsets(batch_shape, a_batch_shape, a_batch_strides):
