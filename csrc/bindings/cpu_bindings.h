@@ -37,6 +37,11 @@ template <typename Kernel> void run_released(Kernel kernel) {
   }
 }
 
+// Whether `a` holds T in native byte order (any equivalent dtype object: '<f4', 'float32').
+template <typename T> bool has_dtype(const pybind11::array &a) {
+  return pybind11::isinstance<pybind11::array_t<T>>(a);
+}
+
 // Stride of axis d in elements of T (0 for an axis of length 1, which is never stepped along);
 // a byte stride that is not whole elements is refused.
 template <typename T> int64_t element_stride(const pybind11::array &a, pybind11::ssize_t d) {
@@ -65,8 +70,7 @@ template <typename T> bool element_span(const pybind11::array &a, int64_t &lowes
 // the elements `a` holds).
 template <typename T>
 inline StridedInput<T> strided_input(const pybind11::array &a, const std::vector<int64_t> &shape) {
-  if (!a.dtype().is(pybind11::dtype::of<T>()))
-    throw std::invalid_argument("nearzero: input has the wrong dtype");
+  if (!has_dtype<T>(a)) throw std::invalid_argument("nearzero: input has the wrong dtype");
   if (size_t(a.ndim()) != shape.size())
     throw std::invalid_argument("nearzero: input rank does not match the shape");
   for (pybind11::ssize_t d = 0; d < a.ndim(); ++d)

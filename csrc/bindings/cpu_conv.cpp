@@ -32,7 +32,7 @@ int64_t kernel_elements(const ConvGeometry &g) {
 }
 
 template <typename T> const T *operand(const py::array &a, int64_t elements, const char *name) {
-  if (!a.dtype().is(py::dtype::of<T>()) || !(a.flags() & py::array::c_style))
+  if (!has_dtype<T>(a) || !(a.flags() & py::array::c_style))
     throw std::invalid_argument(std::string("nearzero: ") + name +
                                 " must be a C-contiguous array of the compute dtype");
   if (int64_t(a.size()) != elements)

@@ -101,7 +101,7 @@ template <typename T>
 void check_matmul_reads(const py::array &a, const py::array_t<int64_t, py::array::c_style> &offsets,
                         int64_t batches, int64_t rows, int64_t cols, int64_t row_stride,
                         int64_t col_stride, const char *name) {
-  if (!a.dtype().is(py::dtype::of<T>()))
+  if (!has_dtype<T>(a))
     throw std::invalid_argument(std::string("nearzero: ") + name + " has the wrong dtype");
   if (offsets.ndim() != 1 || int64_t(offsets.size()) != batches)
     throw std::invalid_argument(std::string("nearzero: ") + name + " needs one offset per batch");
