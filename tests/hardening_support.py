@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 
 import nearzero
@@ -21,12 +22,17 @@ def run_case(code: str, *, timeout: float = 120, env: dict | None = None,
     environment.update(env or {})
     environment["PYTHONPATH"] = os.pathsep.join(
         [PYTHON_DIR] + [p for p in environment.get("PYTHONPATH", "").split(os.pathsep) if p])
+    # A script file, not -c: spawn and forkserver children import the main module's functions.
+    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as script:
+        script.write(prelude + textwrap.dedent(code))
     try:
-        done = subprocess.run([sys.executable, "-c", prelude + textwrap.dedent(code)], env=environment,
+        done = subprocess.run([sys.executable, script.name], env=environment,
                               capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired as e:
         raise AssertionError(f"the case hung (no exit within {timeout} s); output so far:\n"
                              f"{e.stdout}\n{e.stderr}") from None
+    finally:
+        os.unlink(script.name)
     assert done.returncode == 0, (f"the case exited with {done.returncode}\nstdout:\n"
                                   f"{done.stdout}\nstderr:\n{done.stderr}")
     lines = done.stdout.strip().splitlines()

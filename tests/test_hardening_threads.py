@@ -56,7 +56,7 @@ def test_threshold_and_classify_suites_with_a_smaller_team(env):
     run_case(f"""
     import sys, pytest
     code = pytest.main(["-q", "-x", "-p", "no:cacheprovider", "-W", "error",
-                        "--rootdir", {TESTS!r},
+                        "--rootdir", {TESTS!r}, "-k", "not float64",
                         {os.path.join(TESTS, "test_threshold.py")!r},
                         {os.path.join(TESTS, "test_elementwise.py")!r},
                         {os.path.join(TESTS, "test_rule_cases.py")!r},
@@ -106,8 +106,8 @@ def test_ctrl_c_interrupts_a_long_kernel_within_a_second(op):
             a, np.ones((1, 6006, 6006, 1), np.float32), (3, 3, 1, 1), padding=3000,
             thresholds=0.5, reduce="all"),
         "conv_input": lambda: nz.conv_backprop_input_classify(
-            np.ones((1, 4006, 4006, 1), np.float32), np.ones((3, 3, 1, 1), np.float32),
-            (1, 8, 8, 1), padding=2000, thresholds=0.5, reduce="all"),
+            np.ones((1, 1000, 1000, 16), np.float32), np.ones((31, 31, 1, 16), np.float32),
+            (1, 1030, 1030, 1), thresholds=0.5, reduce="all"),
         "matmul": lambda: nz.matmul_classify(np.ones((6000, 6000), np.float32),
                                              np.ones((6000, 6000), np.float32), thresholds=0.5,
                                              reduce="all"),

@@ -46,6 +46,7 @@ void conv_classify(py::array x, py::array kernel, std::vector<int64_t> geometry,
                    double tk, int mode, py::array counts, py::array sums, int64_t cell_stride,
                    int64_t pair_stride, py::object mask, int64_t channels,
                    int64_t channel_inner) {
+  DenormalsKept denormals;  // thresholds converted to T keep subnormals
   const ConvGeometry g = conv_geometry_from_args(geometry);
   const T *xp = operand<T>(x, activation_elements(g, g.in_size, g.in_channels), "inputs");
   const T *kp = operand<T>(kernel, kernel_elements(g), "kernel");
@@ -59,6 +60,7 @@ void conv_backprop_filter_classify(py::array x, py::array d_out, std::vector<int
                                    double tx, double td, int mode, py::array counts,
                                    py::array sums, int64_t cell_stride, int64_t pair_stride,
                                    py::object mask, int64_t channels, int64_t channel_inner) {
+  DenormalsKept denormals;  // thresholds converted to T keep subnormals
   const ConvGeometry g = conv_geometry_from_args(geometry);
   const T *xp = operand<T>(x, activation_elements(g, g.in_size, g.in_channels), "x");
   const T *dp = operand<T>(d_out, activation_elements(g, g.out_size, g.out_channels), "d_out");
@@ -72,6 +74,7 @@ void conv_backprop_input_classify(py::array d_out, py::array kernel, std::vector
                                   double td, double tk, int mode, py::array counts,
                                   py::array sums, int64_t cell_stride, int64_t pair_stride,
                                   py::object mask, int64_t channels, int64_t channel_inner) {
+  DenormalsKept denormals;  // thresholds converted to T keep subnormals
   const ConvGeometry g = conv_geometry_from_args(geometry);
   const T *dp = operand<T>(d_out, activation_elements(g, g.out_size, g.out_channels), "d_out");
   const T *kp = operand<T>(kernel, kernel_elements(g), "kernel");

@@ -82,6 +82,16 @@ py::tuple order_statistics(py::array_t<T, py::array::c_style> x, double fraction
 
 // 0.5 * (low + high) in T as the original computes a midpoint percentile (halves first where the
 // sum overflows), with subnormals kept whatever the calling thread's mode.
+// `value` rounded to T (to nearest), subnormals kept whatever the calling thread's mode.
+template <typename T> double round_to(double value) {
+  volatile double in = value, result;
+  {
+    DenormalsKept denormals;
+    result = double(T(in));
+  }
+  return result;
+}
+
 template <typename T> double abs_midpoint(double low, double high) {
   // volatile: every conversion and add happens after the mode is set, not hoisted before it
   volatile double in_low = low, in_high = high, result;
@@ -124,6 +134,7 @@ template <typename T>
 void tensor_classify(py::array x, std::vector<int64_t> shape, double threshold, int mode,
                      py::array counts, py::array sums, int64_t cell_stride, int64_t pair_stride,
                      py::object mask, int64_t channels, int64_t channel_inner) {
+  DenormalsKept denormals;  // thresholds converted to T keep subnormals
   auto out = make_output(mode, 3, counts, sums, cell_stride, pair_stride, mask, channels,
                          channel_inner, sizeof(T) == 8);
   auto in = strided_input<T>(x, shape);
@@ -135,6 +146,7 @@ void multiply_classify(py::array x, py::array y, std::vector<int64_t> shape, dou
                        double ty, int mode, py::array counts, py::array sums,
                        int64_t cell_stride, int64_t pair_stride, py::object mask,
                        int64_t channels, int64_t channel_inner) {
+  DenormalsKept denormals;  // thresholds converted to T keep subnormals
   auto out = make_output(mode, 9, counts, sums, cell_stride, pair_stride, mask, channels,
                          channel_inner, sizeof(T) == 8);
   auto xin = strided_input<T>(x, shape), yin = strided_input<T>(y, shape);
@@ -148,6 +160,7 @@ void matmul_classify(py::array x, py::array y, py::array_t<int64_t, py::array::c
                      double ty, int mode, py::array counts, py::array sums,
                      int64_t cell_stride, int64_t pair_stride, py::object mask,
                      int64_t channels, int64_t channel_inner) {
+  DenormalsKept denormals;  // thresholds converted to T keep subnormals
   if (dims.size() != 4 || strides.size() != 4)
     throw std::invalid_argument("nearzero: matmul needs 4 dims and 4 strides");
   for (int64_t d : dims)
@@ -165,6 +178,7 @@ void matmul_classify(py::array x, py::array y, py::array_t<int64_t, py::array::c
 template <typename T> void bind_typed(py::module_ &m, const std::string &suffix) {
   m.def(("abs_order_statistics_" + suffix).c_str(), &order_statistics<T>);
   m.def(("abs_midpoint_" + suffix).c_str(), &abs_midpoint<T>);
+  m.def(("round_to_" + suffix).c_str(), &round_to<T>);
   m.def(("tensor_classify_" + suffix).c_str(), &tensor_classify<T>);
   m.def(("multiply_classify_" + suffix).c_str(), &multiply_classify<T>);
   m.def(("matmul_classify_" + suffix).c_str(), &matmul_classify<T>);

@@ -89,15 +89,18 @@ def _round_to_bfloat16(value: np.float32) -> float:
 
 
 def in_dtype(value: float, dtype: str) -> float:
-    """`value` rounded to the input's dtype (float32 for integer and bool inputs)."""
+    """`value` rounded to the input's dtype (float32 for integer and bool inputs). float32
+    rounding is done by the compiled core, which keeps subnormals whatever the calling thread's
+    flush-to-zero mode (NumPy's would flush them)."""
     with np.errstate(over="ignore"):
         if dtype == "float64":
             return float(value)
         if dtype == "float16":
             return float(np.float16(value))
+        single = _backend.core.round_to_f32(float(value))
         if dtype == "bfloat16":
-            return _round_to_bfloat16(np.float32(value))
-        return float(np.float32(value))
+            return _round_to_bfloat16(np.float32(single))
+        return single
 
 
 def _midpoint(low: float, high: float, dtype: str) -> float:
