@@ -194,23 +194,25 @@ void row_counts(const PackedRow<T> &row, const ColumnPanel<T> &cols, int jn, int
   }
 }
 
-// Workspace of one thread. Accumulators are per row of the task, so that they carry over from
-// one k chunk to the next; a pass over the value panels touches kRowsPerPass rows of them.
+// Workspace of one thread. With one k chunk per task the accumulators hold one pass of
+// kRowsPerPass rows (reused pass after pass, in L2); with several they hold every row of the
+// task, to carry over from one k chunk to the next.
 template <typename T> struct Workspace {
   std::vector<PackedRow<T>> rows; // the task's rows, packed for the current k chunk
   ColumnPanel<T> columns;         // one column block, packed for the current k chunk
   AlignedVector<T> partial;       // [row][pair][column] T partial sums
   AlignedVector<double> total;    // [row][pair][column]
-  std::vector<int64_t> counts;    // [row][pair][column]: counts of the chunks so far
+  std::vector<int64_t> counts;    // [row][pair][column]: counts of the k chunks so far
   std::vector<int64_t> pending;   // [row][class of x]: products in `partial` since the last flush
   std::vector<uint8_t> flushed;   // [row][class of x]: `total` holds a value (else it is stale)
   std::vector<uint8_t> touched;   // [row][class of x]: slots added to since the last flush
 
-  // Clears the accumulators of `rows` rows for a new column block.
-  template <int B> void start(int64_t rows) {
+  // Clears the accumulators of `rows` rows for a new column block (`counts` only for a task
+  // of several k chunks).
+  template <int B> void start(int64_t rows, bool chunked) {
     partial.assign(size_t(rows) * 9 * B, T(0));
     resize_or_throw(total, size_t(rows) * 9 * B, "matmul partial sums");  // first flush writes it
-    resize_or_throw(counts, size_t(rows) * 9 * B, "matmul partial counts");
+    if (chunked) resize_or_throw(counts, size_t(rows) * 9 * B, "matmul partial counts");
     pending.assign(size_t(rows) * 3, 0);
     flushed.assign(size_t(rows) * 3, 0);
     touched.assign(size_t(rows) * 3, 0);
@@ -237,9 +239,10 @@ template <typename T> struct Workspace {
 };
 
 // Sums of rows [first, first + rn) of the task against the packed columns, over one k chunk
-// (`p` describes the chunk), added to the rows' accumulators.
+// (`p` describes the chunk), added to accumulators [acc_first, acc_first + rn).
 template <typename T>
-void rows_block_sums(const MatmulProblem<T> &p, size_t first, int64_t rn, Workspace<T> &ws) {
+void rows_block_sums(const MatmulProblem<T> &p, size_t first, int64_t rn, size_t acc_first,
+                     Workspace<T> &ws) {
   constexpr int B = column_block<T>();
   const int64_t blocks = (p.k + kBlockK - 1) / kBlockK;
   for (int64_t kb = 0; kb < blocks; ++kb) {
@@ -251,7 +254,7 @@ void rows_block_sums(const MatmulProblem<T> &p, size_t first, int64_t rn, Worksp
       for (int a = 0; a < 3; ++a) {
         const int64_t begin = row.bounds[size_t(kb * 3 + a)], end = row.bounds[size_t(kb * 3 + a + 1)];
         if (begin == end) continue;
-        const size_t ra = (first + size_t(r)) * 3 + size_t(a);
+        const size_t ra = (acc_first + size_t(r)) * 3 + size_t(a);
         if (ws.pending[ra] + (end - begin) > kFlushEvery)  // it would overfill the partials
           ws.template flush<B>(ra);
         ws.pending[ra] += end - begin;
@@ -343,7 +346,8 @@ void matmul_classify_cpu(const MatmulProblem<T> &p, const ClassifyOutput &out) {
         for (int64_t cb = b_begin; cb < b_end; ++cb) {
           const int64_t j0 = cb * B;
           const int jn = int(std::min<int64_t>(B, p.m - j0));
-          ws.template start<B>(rows);
+          const bool chunked = c_end - c_begin > 1;
+          if (chunked) ws.template start<B>(rows, true);
           for (int64_t c = c_begin; c < c_end; ++c) {
             MatmulProblem<T> sub = p;  // the k chunk [k0, k0 + sub.k)
             const int64_t k0 = c * kChunkK;
@@ -356,39 +360,42 @@ void matmul_classify_cpu(const MatmulProblem<T> &p, const ClassifyOutput &out) {
             for (int64_t first = 0; first < rows; first += kRowsPerPass) {
               run.checkpoint();
               const int64_t rn = std::min(kRowsPerPass, rows - first);
+              if (!chunked) ws.template start<B>(rn, false);
+              const int64_t acc0 = chunked ? first : 0;  // accumulator of the pass's first row
               if (repack)
                 for (int64_t r = first; r < first + rn; ++r)
                   pack_row(sub, xc + (i_begin + r) * p.x_row_stride, words, ws.rows[size_t(r)]);
-              rows_block_sums(sub, size_t(first), rn, ws);
+              rows_block_sums(sub, size_t(first), rn, size_t(acc0), ws);
               for (int64_t r = first; r < first + rn; ++r) {
                 const PackedRow<T> &row = ws.rows[size_t(r)];
+                const size_t acc = size_t(acc0 + r - first);
                 if (!row.finite) {
-                  for (int a = 0; a < 3; ++a) ws.template flush<B>(size_t(r) * 3 + size_t(a));
+                  for (int a = 0; a < 3; ++a) ws.template flush<B>(acc * 3 + size_t(a));
                   exact_row_sums(sub, xc + (i_begin + r) * p.x_row_stride, yc, j0, jn,
-                                 ws.total.data() + size_t(r) * 9 * B);
+                                 ws.total.data() + acc * 9 * B);
                 }
-                int64_t *counts = ws.counts.data() + size_t(r) * 9 * B;
+                // One k chunk: the counts go straight to the result; several: add up per row.
+                int64_t *counts = chunked ? ws.counts.data() + acc * 9 * B : thread.counts;
                 row_counts(row, ws.columns, jn, words, c == c_begin ? counts : thread.counts);
                 if (c != c_begin)
                   for (int q = 0; q < 9 * B; ++q) counts[q] += thread.counts[q];
+                if (c + 1 < c_end) continue;
+                // The row's last k chunk: its results, while they are still in cache.
+                for (int a = 0; a < 3; ++a) ws.template flush<B>(acc * 3 + size_t(a));
+                const int64_t cell0 = (batch * p.n + i_begin + r) * p.m + j0;
+                const double *sums = ws.total.data() + acc * 9 * B;
+                if (plan.splits == 1) {
+                  thread.writer.emit_run(cell0, jn, counts, sums, B);
+                  continue;
+                }
+                const size_t at = size_t((split * cells + cell0) * 9);
+                for (int j = 0; j < jn; ++j)
+                  for (int q = 0; q < 9; ++q) {
+                    split_counts[at + size_t(j * 9 + q)] = counts[q * B + j];
+                    split_sums[at + size_t(j * 9 + q)] = sums[q * B + j];
+                  }
               }
             }
-          }
-          for (int64_t r = 0; r < rows; ++r) {
-            for (int a = 0; a < 3; ++a) ws.template flush<B>(size_t(r) * 3 + size_t(a));
-            const int64_t cell0 = (batch * p.n + i_begin + r) * p.m + j0;
-            const int64_t *counts = ws.counts.data() + size_t(r) * 9 * B;
-            const double *sums = ws.total.data() + size_t(r) * 9 * B;
-            if (plan.splits == 1) {
-              thread.writer.emit_run(cell0, jn, counts, sums, B);
-              continue;
-            }
-            const size_t at = size_t((split * cells + cell0) * 9);
-            for (int j = 0; j < jn; ++j)
-              for (int q = 0; q < 9; ++q) {
-                split_counts[at + size_t(j * 9 + q)] = counts[q * B + j];
-                split_sums[at + size_t(j * 9 + q)] = sums[q * B + j];
-              }
           }
         }
       },
