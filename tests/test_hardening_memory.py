@@ -76,6 +76,19 @@ def test_bindings_refuse_reads_outside_the_array():
             pass
         else:
             raise AssertionError("accepted an input the kernel cannot read")
+    x6 = np.ones(6, np.float32)
+    for counts, sums, mode, mask in [
+            (np.zeros((6, 3), np.int32), np.zeros((5, 3), np.float32), 0, None),   # too few sums
+            (np.zeros((6, 2), np.int32), np.zeros((6, 2), np.float32), 0, None),   # 2 pairs, not 3
+            (np.zeros(9, np.int64), np.zeros(9, np.float64), 1, None),             # 3 slots, not 9
+            (np.zeros((6, 3), np.int32), np.zeros((6, 3), np.float32), 0, np.ones(5, bool))]:
+        try:
+            core.tensor_classify_f32(x6, [6], 0.5, mode, counts, sums, 3 if mode == 0 else 0, 1,
+                                     mask, 1, 1)
+        except ValueError:
+            pass
+        else:
+            raise AssertionError("accepted result buffers the kernel would write past")
     print("ok")
     """)
 

@@ -14,9 +14,14 @@
 
 namespace nearzero {
 
+// The result description of one call, checked against the `cells` cells the kernel emits.
 ClassifyOutput make_output(int mode, int pairs, pybind11::array &counts, pybind11::array &sums,
                            int64_t cell_stride, int64_t pair_stride, pybind11::object mask,
-                           int64_t channels, int64_t channel_inner, bool double_sums);
+                           int64_t channels, int64_t channel_inner, bool double_sums,
+                           int64_t cells);
+
+// The product of `shape`, refused when negative or beyond int64.
+int64_t cell_count(const std::vector<int64_t> &shape);
 
 // Runs a kernel with the GIL released. A kernel stopped by an interrupt raises the pending
 // Python exception (KeyboardInterrupt); other exceptions pass through (pybind11 translates

@@ -51,7 +51,8 @@ void conv_classify(py::array x, py::array kernel, std::vector<int64_t> geometry,
   const T *xp = operand<T>(x, activation_elements(g, g.in_size, g.in_channels), "inputs");
   const T *kp = operand<T>(kernel, kernel_elements(g), "kernel");
   auto out = make_output(mode, 9, counts, sums, cell_stride, pair_stride, mask, channels,
-                         channel_inner, sizeof(T) == 8);
+                         channel_inner, sizeof(T) == 8,
+                         activation_elements(g, g.out_size, g.out_channels));
   run_released([&] { conv_classify_cpu<T>(g, xp, kp, T(tx), T(tk), out); });
 }
 
@@ -65,7 +66,7 @@ void conv_backprop_filter_classify(py::array x, py::array d_out, std::vector<int
   const T *xp = operand<T>(x, activation_elements(g, g.in_size, g.in_channels), "x");
   const T *dp = operand<T>(d_out, activation_elements(g, g.out_size, g.out_channels), "d_out");
   auto out = make_output(mode, 9, counts, sums, cell_stride, pair_stride, mask, channels,
-                         channel_inner, sizeof(T) == 8);
+                         channel_inner, sizeof(T) == 8, kernel_elements(g));
   run_released([&] { conv_backprop_filter_classify_cpu<T>(g, xp, dp, T(tx), T(td), out); });
 }
 
@@ -79,7 +80,8 @@ void conv_backprop_input_classify(py::array d_out, py::array kernel, std::vector
   const T *dp = operand<T>(d_out, activation_elements(g, g.out_size, g.out_channels), "d_out");
   const T *kp = operand<T>(kernel, kernel_elements(g), "kernel");
   auto out = make_output(mode, 9, counts, sums, cell_stride, pair_stride, mask, channels,
-                         channel_inner, sizeof(T) == 8);
+                         channel_inner, sizeof(T) == 8,
+                         activation_elements(g, g.in_size, g.in_channels));
   run_released([&] { conv_backprop_input_classify_cpu<T>(g, dp, kp, T(td), T(tk), out); });
 }
 

@@ -20,7 +20,8 @@ namespace nearzero {
 
 ClassifyOutput make_output(int mode, int pairs, py::array &counts, py::array &sums,
                            int64_t cell_stride, int64_t pair_stride, py::object mask,
-                           int64_t channels, int64_t channel_inner, bool double_sums) {
+                           int64_t channels, int64_t channel_inner, bool double_sums,
+                           int64_t cells) {
   ClassifyOutput out;
   if (mode < 0 || mode > 2) throw std::invalid_argument("nearzero: unknown reduce mode");
   out.mode = static_cast<ReduceMode>(mode);
@@ -37,6 +38,17 @@ ClassifyOutput make_output(int mode, int pairs, py::array &counts, py::array &su
   if (reduced ? !sums_double : (sums_double != double_sums ||
                                 (!sums_double && !sums.dtype().is(py::dtype::of<float>()))))
     throw std::invalid_argument("nearzero: sums buffer has the wrong dtype");
+  // Every cell the kernel writes (or reduces into) lies inside the buffers it was given.
+  using Wide = __int128;
+  if (cells < 0 || cell_stride < 0 || pair_stride < 0 || channels < 0 || channel_inner < 0 ||
+      (cells > 0 && (channels < 1 || channel_inner < 1)))
+    throw std::invalid_argument("nearzero: invalid result layout");
+  const Wide needed = !reduced ? (cells == 0 ? 0 : Wide(cells - 1) * cell_stride +
+                                                       Wide(pairs - 1) * pair_stride + 1)
+                               : Wide(out.mode == ReduceMode::kAll ? 1 : channels) * pairs;
+  if (Wide(counts.size()) < needed || Wide(sums.size()) < needed ||
+      (reduced && (Wide(counts.size()) != needed || Wide(sums.size()) != needed)))
+    throw std::invalid_argument("nearzero: result buffers do not match the result's size");
   out.counts = counts.mutable_data();
   out.sums = sums.mutable_data();
   out.cell_stride = cell_stride;
@@ -45,11 +57,22 @@ ClassifyOutput make_output(int mode, int pairs, py::array &counts, py::array &su
   out.channel_inner = channel_inner;
   if (!mask.is_none()) {
     auto m = mask.cast<py::array>();
-    if (!m.dtype().is(py::dtype::of<bool>()) || !(m.flags() & py::array::c_style))
-      throw std::invalid_argument("nearzero: mask must be a C-contiguous bool array");
+    if (!py::isinstance<py::array_t<bool>>(m) || !(m.flags() & py::array::c_style) ||
+        int64_t(m.size()) != cells)
+      throw std::invalid_argument("nearzero: mask must be a C-contiguous bool array, one per cell");
     out.mask = static_cast<const uint8_t *>(m.data());
   }
   return out;
+}
+
+int64_t cell_count(const std::vector<int64_t> &shape) {
+  int64_t cells = 1;
+  for (int64_t size : shape) {
+    if (size < 0 || (size > 0 && cells > std::numeric_limits<int64_t>::max() / size))
+      throw std::invalid_argument("nearzero: invalid or too large a shape");
+    cells *= size;
+  }
+  return cells;
 }
 
 // The kernels' interrupt poll: runs Python's signal handlers (briefly taking the GIL); a
@@ -136,7 +159,7 @@ void tensor_classify(py::array x, std::vector<int64_t> shape, double threshold, 
                      py::object mask, int64_t channels, int64_t channel_inner) {
   DenormalsKept denormals;  // thresholds converted to T keep subnormals
   auto out = make_output(mode, 3, counts, sums, cell_stride, pair_stride, mask, channels,
-                         channel_inner, sizeof(T) == 8);
+                         channel_inner, sizeof(T) == 8, cell_count(shape));
   auto in = strided_input<T>(x, shape);
   run_released([&] { tensor_classify_cpu<T>(in, shape, T(threshold), out); });
 }
@@ -148,7 +171,7 @@ void multiply_classify(py::array x, py::array y, std::vector<int64_t> shape, dou
                        int64_t channels, int64_t channel_inner) {
   DenormalsKept denormals;  // thresholds converted to T keep subnormals
   auto out = make_output(mode, 9, counts, sums, cell_stride, pair_stride, mask, channels,
-                         channel_inner, sizeof(T) == 8);
+                         channel_inner, sizeof(T) == 8, cell_count(shape));
   auto xin = strided_input<T>(x, shape), yin = strided_input<T>(y, shape);
   run_released([&] { multiply_classify_cpu<T>(xin, yin, shape, T(tx), T(ty), out); });
 }
@@ -168,7 +191,7 @@ void matmul_classify(py::array x, py::array y, py::array_t<int64_t, py::array::c
   check_matmul_reads<T>(x, x_offsets, dims[0], dims[1], dims[2], strides[0], strides[1], "x");
   check_matmul_reads<T>(y, y_offsets, dims[0], dims[2], dims[3], strides[2], strides[3], "y");
   auto out = make_output(mode, 9, counts, sums, cell_stride, pair_stride, mask, channels,
-                         channel_inner, sizeof(T) == 8);
+                         channel_inner, sizeof(T) == 8, cell_count({dims[0], dims[1], dims[3]}));
   MatmulProblem<T> p{static_cast<const T *>(x.data()), static_cast<const T *>(y.data()),
                      x_offsets.data(), y_offsets.data(), dims[0], dims[1], dims[2], dims[3],
                      strides[0], strides[1], strides[2], strides[3], T(tx), T(ty)};
