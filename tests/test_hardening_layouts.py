@@ -90,7 +90,8 @@ shapes = st.lists(st.integers(1, 5), min_size=1, max_size=3)
 
 
 @settings(max_examples=1000, deadline=None, suppress_health_check=list(HealthCheck))
-@given(op=st.sampled_from(["tensor", "threshold", "multiply", "matmul", "tensordot", "conv"]),
+@given(op=st.sampled_from(["tensor", "threshold", "multiply", "matmul", "tensordot", "conv",
+                           "conv_filter", "conv_input"]),
        shape=shapes, dtypes=st.tuples(st.sampled_from(DTYPES), st.sampled_from(DTYPES)),
        layouts=st.tuples(st.sampled_from(LAYOUTS), st.sampled_from(LAYOUTS)),
        seed=st.integers(0, 2**32 - 1), derived=st.booleans())
@@ -122,15 +123,25 @@ def test_every_op_reads_every_layout(op, shape, dtypes, layouts, seed, derived):
             fn = lambda a, b, **kw: nz.tensordot_classify(a, b, 1, **kw)  # noqa: E731
             rfn = lambda a, b, tx, ty: ref.tensordot_classify(a, b, 1, tx, ty)  # noqa: E731
             scale, args = (lambda a, b: np.tensordot(a, b, 1)), ()
-    else:  # a 1D or 2D convolution, channels_last, both operands in any layout
+    else:  # a 1D or 2D convolution or gradient, channels_last, operands in any layout
         dims = 1 + (len(shape) > 1)
         spatial = tuple(s + 2 for s in shape[:dims])
-        x, xv = operand(rng, (1,) + spatial + (2,), dtypes[0], layouts[0])
-        y, yv = operand(rng, (2,) * dims + (2, 3), dtypes[1], layouts[1])
-        counts, sums, (tx, ty) = nz.conv_classify(x, y, thresholds=None if derived else 0.4,
-                                                  confidence=0.7, return_thresholds=True)
-        rcounts, rsums = rc.conv_classify(compute_values(xv), compute_values(yv), tx, ty)
-        scale = rc.conv_abs_products("conv_classify", xv, yv, None)
+        x_shape, k_shape = (1,) + spatial + (2,), (2,) * dims + (2, 3)
+        out_shape = (1,) + tuple(s - 1 for s in spatial) + (3,)
+        first, second, shape_arg = {"conv": (x_shape, k_shape, None),
+                                    "conv_filter": (x_shape, out_shape, k_shape),
+                                    "conv_input": (out_shape, k_shape, x_shape)}[op]
+        x, xv = operand(rng, first, dtypes[0], layouts[0])
+        y, yv = operand(rng, second, dtypes[1], layouts[1])
+        name = {"conv": "conv_classify", "conv_filter": "conv_backprop_filter_classify",
+                "conv_input": "conv_backprop_input_classify"}[op]
+        args = (x, y) if shape_arg is None else (x, y, shape_arg)
+        counts, sums, (tx, ty) = getattr(nz, name)(
+            *args, thresholds=None if derived else 0.4, confidence=0.7, return_thresholds=True)
+        rargs = (compute_values(xv), compute_values(yv)) + (() if shape_arg is None
+                                                            else (shape_arg,))
+        rcounts, rsums = getattr(rc, name)(*rargs, tx, ty)
+        scale = rc.conv_abs_products(name, xv, yv, shape_arg)
         check_pair(counts, sums, rcounts, rsums, scale)
         return
     counts, sums, (tx, ty) = fn(x, y, thresholds=None if derived else (0.4, 0.3),
