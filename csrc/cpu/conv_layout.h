@@ -46,10 +46,12 @@ std::unique_ptr<uint8_t[]> class_codes(const T *values, int64_t count, T thresho
   ParallelRun run;
   run.for_each((count + kPart - 1) / kPart, [&](int64_t part) {
     run.checkpoint();
-    const int64_t end = std::min(count, (part + 1) * kPart);
-    for (int64_t i = part * kPart; i < end; ++i) {
-      const T v = values[i];
-      out[i] = uint8_t(classify_value(v, threshold) | (std::isinf(v) ? kInfiniteBit : 0));
+    const int64_t begin = part * kPart, end = std::min(count, begin + kPart);
+    const T *in = values + begin, t = threshold;  // locals: the loop vectorises
+    uint8_t *codes_out = out + begin;
+    for (int64_t i = 0; i < end - begin; ++i) {
+      const T v = in[i];
+      codes_out[i] = uint8_t(classify_value(v, t) | (std::isinf(v) ? kInfiniteBit : 0));
     }
   });
   run.finish();
