@@ -38,6 +38,22 @@ inline ConvGeometry conv_geometry_from_args(const std::vector<int64_t> &v) {
   if (g.batch < 0 || g.in_channels < 0 || g.out_channels < 0 || g.groups < 1 ||
       g.in_channels % g.groups != 0 || g.out_channels % g.groups != 0)
     throw std::invalid_argument("nearzero: invalid convolution channels or groups");
+  // The kernels index in int64: every element count and every position they compute
+  // (cell * stride + pad + tap * dilation, either way round) must fit with room to spare.
+  using Wide = __int128;
+  const Wide limit = Wide(1) << 62;
+  Wide in_elements = Wide(g.batch) * g.in_channels, out_elements = Wide(g.batch) * g.out_channels;
+  Wide kernel_elements = Wide(g.in_channels / g.groups) * g.out_channels;
+  bool fits = in_elements < limit && out_elements < limit && kernel_elements < limit;
+  for (int d = 0; d < 3 && fits; ++d) {
+    in_elements *= g.in_size[d];
+    out_elements *= g.out_size[d];
+    kernel_elements *= g.kernel_size[d];
+    const Wide reach = Wide(g.out_size[d]) * g.stride[d] + Wide(g.kernel_size[d]) * g.dilation[d] +
+                       g.pad_before[d] + g.in_size[d];
+    fits = in_elements < limit && out_elements < limit && kernel_elements < limit && reach < limit;
+  }
+  if (!fits) throw std::invalid_argument("nearzero: convolution geometry overflows int64");
   return g;
 }
 

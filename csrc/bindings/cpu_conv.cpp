@@ -32,7 +32,7 @@ int64_t kernel_elements(const ConvGeometry &g) {
 }
 
 template <typename T> const T *operand(const py::array &a, int64_t elements, const char *name) {
-  if (!a.dtype().is(py::dtype::of<T>()) || !(a.flags() & py::array::c_style))
+  if (!has_dtype<T>(a) || !(a.flags() & py::array::c_style))
     throw std::invalid_argument(std::string("nearzero: ") + name +
                                 " must be a C-contiguous array of the compute dtype");
   if (int64_t(a.size()) != elements)
@@ -46,13 +46,14 @@ void conv_classify(py::array x, py::array kernel, std::vector<int64_t> geometry,
                    double tk, int mode, py::array counts, py::array sums, int64_t cell_stride,
                    int64_t pair_stride, py::object mask, int64_t channels,
                    int64_t channel_inner) {
+  DenormalsKept denormals;  // thresholds converted to T keep subnormals
   const ConvGeometry g = conv_geometry_from_args(geometry);
   const T *xp = operand<T>(x, activation_elements(g, g.in_size, g.in_channels), "inputs");
   const T *kp = operand<T>(kernel, kernel_elements(g), "kernel");
   auto out = make_output(mode, 9, counts, sums, cell_stride, pair_stride, mask, channels,
-                         channel_inner, sizeof(T) == 8);
-  py::gil_scoped_release release;
-  conv_classify_cpu<T>(g, xp, kp, T(tx), T(tk), out);
+                         channel_inner, sizeof(T) == 8,
+                         activation_elements(g, g.out_size, g.out_channels));
+  run_released([&] { conv_classify_cpu<T>(g, xp, kp, T(tx), T(tk), out); });
 }
 
 template <typename T>
@@ -60,13 +61,13 @@ void conv_backprop_filter_classify(py::array x, py::array d_out, std::vector<int
                                    double tx, double td, int mode, py::array counts,
                                    py::array sums, int64_t cell_stride, int64_t pair_stride,
                                    py::object mask, int64_t channels, int64_t channel_inner) {
+  DenormalsKept denormals;  // thresholds converted to T keep subnormals
   const ConvGeometry g = conv_geometry_from_args(geometry);
   const T *xp = operand<T>(x, activation_elements(g, g.in_size, g.in_channels), "x");
   const T *dp = operand<T>(d_out, activation_elements(g, g.out_size, g.out_channels), "d_out");
   auto out = make_output(mode, 9, counts, sums, cell_stride, pair_stride, mask, channels,
-                         channel_inner, sizeof(T) == 8);
-  py::gil_scoped_release release;
-  conv_backprop_filter_classify_cpu<T>(g, xp, dp, T(tx), T(td), out);
+                         channel_inner, sizeof(T) == 8, kernel_elements(g));
+  run_released([&] { conv_backprop_filter_classify_cpu<T>(g, xp, dp, T(tx), T(td), out); });
 }
 
 template <typename T>
@@ -74,13 +75,14 @@ void conv_backprop_input_classify(py::array d_out, py::array kernel, std::vector
                                   double td, double tk, int mode, py::array counts,
                                   py::array sums, int64_t cell_stride, int64_t pair_stride,
                                   py::object mask, int64_t channels, int64_t channel_inner) {
+  DenormalsKept denormals;  // thresholds converted to T keep subnormals
   const ConvGeometry g = conv_geometry_from_args(geometry);
   const T *dp = operand<T>(d_out, activation_elements(g, g.out_size, g.out_channels), "d_out");
   const T *kp = operand<T>(kernel, kernel_elements(g), "kernel");
   auto out = make_output(mode, 9, counts, sums, cell_stride, pair_stride, mask, channels,
-                         channel_inner, sizeof(T) == 8);
-  py::gil_scoped_release release;
-  conv_backprop_input_classify_cpu<T>(g, dp, kp, T(td), T(tk), out);
+                         channel_inner, sizeof(T) == 8,
+                         activation_elements(g, g.in_size, g.in_channels));
+  run_released([&] { conv_backprop_input_classify_cpu<T>(g, dp, kp, T(td), T(tk), out); });
 }
 
 template <typename T> void bind_conv_typed(py::module_ &m, const std::string &suffix) {

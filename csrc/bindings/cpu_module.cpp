@@ -10,7 +10,9 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <cmath>
 #include <cstdlib>
+#include <limits>
 #include <stdexcept>
 #include <string>
 
@@ -20,7 +22,8 @@ namespace nearzero {
 
 ClassifyOutput make_output(int mode, int pairs, py::array &counts, py::array &sums,
                            int64_t cell_stride, int64_t pair_stride, py::object mask,
-                           int64_t channels, int64_t channel_inner, bool double_sums) {
+                           int64_t channels, int64_t channel_inner, bool double_sums,
+                           int64_t cells) {
   ClassifyOutput out;
   if (mode < 0 || mode > 2) throw std::invalid_argument("nearzero: unknown reduce mode");
   out.mode = static_cast<ReduceMode>(mode);
@@ -37,6 +40,17 @@ ClassifyOutput make_output(int mode, int pairs, py::array &counts, py::array &su
   if (reduced ? !sums_double : (sums_double != double_sums ||
                                 (!sums_double && !sums.dtype().is(py::dtype::of<float>()))))
     throw std::invalid_argument("nearzero: sums buffer has the wrong dtype");
+  // Every cell the kernel writes (or reduces into) lies inside the buffers it was given.
+  using Wide = __int128;
+  if (cells < 0 || cell_stride < 0 || pair_stride < 0 || channels < 0 || channel_inner < 0 ||
+      (cells > 0 && (channels < 1 || channel_inner < 1)))
+    throw std::invalid_argument("nearzero: invalid result layout");
+  const Wide needed = !reduced ? (cells == 0 ? 0 : Wide(cells - 1) * cell_stride +
+                                                       Wide(pairs - 1) * pair_stride + 1)
+                               : Wide(out.mode == ReduceMode::kAll ? 1 : channels) * pairs;
+  if (Wide(counts.size()) < needed || Wide(sums.size()) < needed ||
+      (reduced && (Wide(counts.size()) != needed || Wide(sums.size()) != needed)))
+    throw std::invalid_argument("nearzero: result buffers do not match the result's size");
   out.counts = counts.mutable_data();
   out.sums = sums.mutable_data();
   out.cell_stride = cell_stride;
@@ -45,33 +59,111 @@ ClassifyOutput make_output(int mode, int pairs, py::array &counts, py::array &su
   out.channel_inner = channel_inner;
   if (!mask.is_none()) {
     auto m = mask.cast<py::array>();
-    if (!m.dtype().is(py::dtype::of<bool>()) || !(m.flags() & py::array::c_style))
-      throw std::invalid_argument("nearzero: mask must be a C-contiguous bool array");
+    if (!py::isinstance<py::array_t<bool>>(m) || !(m.flags() & py::array::c_style) ||
+        int64_t(m.size()) != cells)
+      throw std::invalid_argument("nearzero: mask must be a C-contiguous bool array, one per cell");
     out.mask = static_cast<const uint8_t *>(m.data());
   }
   return out;
 }
 
+int64_t cell_count(const std::vector<int64_t> &shape) {
+  int64_t cells = 1;
+  for (int64_t size : shape) {
+    if (size < 0 || (size > 0 && cells > std::numeric_limits<int64_t>::max() / size))
+      throw std::invalid_argument("nearzero: invalid or too large a shape");
+    cells *= size;
+  }
+  return cells;
+}
+
+// The kernels' interrupt poll: runs Python's signal handlers (briefly taking the GIL); a
+// handler's exception (KeyboardInterrupt) stays pending for run_released to raise.
+bool python_interrupt_pending() {
+  const PyGILState_STATE state = PyGILState_Ensure();
+  const bool pending = PyErr_CheckSignals() != 0;
+  PyGILState_Release(state);
+  return pending;
+}
+
 namespace {
 
-template <typename T> py::tuple order_statistics(py::array_t<T, py::array::c_style> x, double fraction) {
+template <typename T>
+py::tuple order_statistics(py::array_t<T, py::array::c_style> x, double fraction, int64_t repeat) {
+  if (repeat < 1) throw std::invalid_argument("nearzero: repeat must be positive");
+  if (x.size() > 0 && repeat > std::numeric_limits<int64_t>::max() / int64_t(x.size()))
+    throw std::invalid_argument("nearzero: repeated size overflows int64");
   AbsOrderStatistics<T> r;
+  run_released([&] { r = select_abs_order_statistics<T>(x.data(), x.size(), fraction, repeat); });
+  volatile T kept_low = r.low, kept_high = r.high;
+  volatile double low, high;
   {
-    py::gil_scoped_release release;
-    r = select_abs_order_statistics<T>(x.data(), x.size(), fraction);
+    DenormalsKept denormals;  // a subnormal T must not read as 0 on its way to double
+    low = double(kept_low);
+    high = double(kept_high);
   }
-  return py::make_tuple(double(r.low), double(r.high), r.count, r.nan_count);
+  return py::make_tuple(double(low), double(high), r.count, r.nan_count);
+}
+
+// 0.5 * (low + high) in T as the original computes a midpoint percentile (halves first where the
+// sum overflows), with subnormals kept whatever the calling thread's mode.
+// `value` rounded to T (to nearest), subnormals kept whatever the calling thread's mode.
+template <typename T> double round_to(double value) {
+  volatile double in = value, result;
+  {
+    DenormalsKept denormals;
+    result = double(T(in));
+  }
+  return result;
+}
+
+template <typename T> double abs_midpoint(double low, double high) {
+  // volatile: every conversion and add happens after the mode is set, not hoisted before it
+  volatile double in_low = low, in_high = high, result;
+  {
+    DenormalsKept denormals;
+    const T lo = T(in_low), hi = T(in_high);
+    const T total = lo + hi;
+    const bool keep = std::isfinite(total) || !std::isfinite(hi);
+    result = double(keep ? T(0.5) * total : T(0.5) * lo + T(0.5) * hi);
+  }
+  return result;
+}
+
+// Checks that a matmul operand's reads (rows x cols with the given element strides, from each
+// batch offset) stay inside the elements the array `a` itself spans.
+template <typename T>
+void check_matmul_reads(const py::array &a, const py::array_t<int64_t, py::array::c_style> &offsets,
+                        int64_t batches, int64_t rows, int64_t cols, int64_t row_stride,
+                        int64_t col_stride, const char *name) {
+  if (!has_dtype<T>(a))
+    throw std::invalid_argument(std::string("nearzero: ") + name + " has the wrong dtype");
+  if (offsets.ndim() != 1 || int64_t(offsets.size()) != batches)
+    throw std::invalid_argument(std::string("nearzero: ") + name + " needs one offset per batch");
+  if (batches == 0 || rows == 0 || cols == 0) return;
+  int64_t lowest, highest;
+  if (!element_span<T>(a, lowest, highest))
+    throw std::invalid_argument(std::string("nearzero: ") + name + " is empty");
+  using Wide = __int128;
+  const Wide r = Wide(rows - 1) * row_stride, c = Wide(cols - 1) * col_stride;
+  const Wide low = (r < 0 ? r : 0) + (c < 0 ? c : 0), high = (r > 0 ? r : 0) + (c > 0 ? c : 0);
+  for (int64_t b = 0; b < batches; ++b) {
+    const Wide o = offsets.data()[b];
+    if (o + low < lowest || o + high > highest)
+      throw std::invalid_argument(std::string("nearzero: ") + name +
+                                  " strides and offsets reach outside the array");
+  }
 }
 
 template <typename T>
 void tensor_classify(py::array x, std::vector<int64_t> shape, double threshold, int mode,
                      py::array counts, py::array sums, int64_t cell_stride, int64_t pair_stride,
                      py::object mask, int64_t channels, int64_t channel_inner) {
+  DenormalsKept denormals;  // thresholds converted to T keep subnormals
   auto out = make_output(mode, 3, counts, sums, cell_stride, pair_stride, mask, channels,
-                         channel_inner, sizeof(T) == 8);
-  auto in = strided_input<T>(x);
-  py::gil_scoped_release release;
-  tensor_classify_cpu<T>(in, shape, T(threshold), out);
+                         channel_inner, sizeof(T) == 8, cell_count(shape));
+  auto in = strided_input<T>(x, shape);
+  run_released([&] { tensor_classify_cpu<T>(in, shape, T(threshold), out); });
 }
 
 template <typename T>
@@ -79,11 +171,11 @@ void multiply_classify(py::array x, py::array y, std::vector<int64_t> shape, dou
                        double ty, int mode, py::array counts, py::array sums,
                        int64_t cell_stride, int64_t pair_stride, py::object mask,
                        int64_t channels, int64_t channel_inner) {
+  DenormalsKept denormals;  // thresholds converted to T keep subnormals
   auto out = make_output(mode, 9, counts, sums, cell_stride, pair_stride, mask, channels,
-                         channel_inner, sizeof(T) == 8);
-  auto xin = strided_input<T>(x), yin = strided_input<T>(y);
-  py::gil_scoped_release release;
-  multiply_classify_cpu<T>(xin, yin, shape, T(tx), T(ty), out);
+                         channel_inner, sizeof(T) == 8, cell_count(shape));
+  auto xin = strided_input<T>(x, shape), yin = strided_input<T>(y, shape);
+  run_released([&] { multiply_classify_cpu<T>(xin, yin, shape, T(tx), T(ty), out); });
 }
 
 template <typename T>
@@ -93,19 +185,25 @@ void matmul_classify(py::array x, py::array y, py::array_t<int64_t, py::array::c
                      double ty, int mode, py::array counts, py::array sums,
                      int64_t cell_stride, int64_t pair_stride, py::object mask,
                      int64_t channels, int64_t channel_inner) {
+  DenormalsKept denormals;  // thresholds converted to T keep subnormals
   if (dims.size() != 4 || strides.size() != 4)
     throw std::invalid_argument("nearzero: matmul needs 4 dims and 4 strides");
+  for (int64_t d : dims)
+    if (d < 0) throw std::invalid_argument("nearzero: matmul dims must not be negative");
+  check_matmul_reads<T>(x, x_offsets, dims[0], dims[1], dims[2], strides[0], strides[1], "x");
+  check_matmul_reads<T>(y, y_offsets, dims[0], dims[2], dims[3], strides[2], strides[3], "y");
   auto out = make_output(mode, 9, counts, sums, cell_stride, pair_stride, mask, channels,
-                         channel_inner, sizeof(T) == 8);
+                         channel_inner, sizeof(T) == 8, cell_count({dims[0], dims[1], dims[3]}));
   MatmulProblem<T> p{static_cast<const T *>(x.data()), static_cast<const T *>(y.data()),
                      x_offsets.data(), y_offsets.data(), dims[0], dims[1], dims[2], dims[3],
                      strides[0], strides[1], strides[2], strides[3], T(tx), T(ty)};
-  py::gil_scoped_release release;
-  matmul_classify_cpu<T>(p, out);
+  run_released([&] { matmul_classify_cpu<T>(p, out); });
 }
 
 template <typename T> void bind_typed(py::module_ &m, const std::string &suffix) {
   m.def(("abs_order_statistics_" + suffix).c_str(), &order_statistics<T>);
+  m.def(("abs_midpoint_" + suffix).c_str(), &abs_midpoint<T>);
+  m.def(("round_to_" + suffix).c_str(), &round_to<T>);
   m.def(("tensor_classify_" + suffix).c_str(), &tensor_classify<T>);
   m.def(("multiply_classify_" + suffix).c_str(), &multiply_classify<T>);
   m.def(("matmul_classify_" + suffix).c_str(), &matmul_classify<T>);
@@ -116,6 +214,8 @@ template <typename T> void bind_typed(py::module_ &m, const std::string &suffix)
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "nearzero CPU kernels (private; use the nearzero package)";
+  nearzero::register_fork_handler();
+  nearzero::interrupt_check() = &nearzero::python_interrupt_pending;
   nearzero::bind_typed<float>(m, "f32");
   nearzero::bind_typed<double>(m, "f64");
   nearzero::bind_conv(m);

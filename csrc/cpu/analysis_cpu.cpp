@@ -1,6 +1,7 @@
 // filter_classifications on the CPU (see analysis_cpu.h): blocks of cells held term-major, so
 // that each step of the filter is a loop across cells that the compiler vectorises.
 #include "cpu/analysis_cpu.h"
+#include "common/parallel.h"
 
 #include <algorithm>
 #include <limits>
@@ -173,12 +174,20 @@ void filter_classifications_cpu(TermPlanes<Count> counts, TermPlanes<Sum> sums, 
   const Sum sum_fraction = Sum(1 - completeness);
   const double count_fraction = 1 - completeness;
   const int64_t blocks = (cells + kBlockCells - 1) / kBlockCells;
-#pragma omp parallel if (cells >= kAnalysisParallelCells)
-  {
-    auto block = std::make_unique<FilterBlock<N, Count, Sum>>();
-    auto rows = std::make_unique<ResultRows<N, Count, Sum, Name>>();
-#pragma omp for schedule(static)
-    for (int64_t b = 0; b < blocks; ++b) {
+  struct Thread {
+    std::unique_ptr<FilterBlock<N, Count, Sum>> block;
+    std::unique_ptr<ResultRows<N, Count, Sum, Name>> rows;
+  };
+  ParallelRun run;
+  run.tasks(
+      blocks,
+      [] {
+        return Thread{std::make_unique<FilterBlock<N, Count, Sum>>(),
+                      std::make_unique<ResultRows<N, Count, Sum, Name>>()};
+      },
+      [&](Thread &thread, int64_t b) {
+      auto &block = thread.block;
+      auto &rows = thread.rows;
       const int64_t begin = b * kBlockCells;
       const int n = int(std::min(kBlockCells, cells - begin));
       for (int t = 0; t < N; ++t) {  // a short run of each plane; idle cells hold zeros
@@ -200,8 +209,9 @@ void filter_classifications_cpu(TermPlanes<Count> counts, TermPlanes<Sum> sums, 
         std::copy(rows->sums[p], rows->sums[p] + n, out.sums + p * cells + begin);
         std::copy(rows->names[p], rows->names[p] + n, out.names + p * cells + begin);
       }
-    }
-  }
+      },
+      [](Thread &) {}, cells >= kAnalysisParallelCells);
+  run.finish();
 }
 
 // The combinations the binding dispatches to.

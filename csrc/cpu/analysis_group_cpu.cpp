@@ -1,6 +1,9 @@
 // group_classifications on the CPU (see analysis_cpu.h): each cell's pattern key, the keys
 // numbered with a hash table, the cells placed in group order by a counting sort.
 #include "cpu/analysis_cpu.h"
+#include "common/parallel.h"
+
+#include <atomic>
 
 #include <algorithm>
 #include <numeric>
@@ -59,14 +62,15 @@ template <typename Count, int NameChars>
 int pattern_keys_cpu(TermPlanes<Count> counts, TermPlanes<uint32_t> names, int n_terms,
                      int64_t cells, const int8_t *digit_table, const uint8_t *mask,
                      int64_t *keys) {
-  int problems = 0;
+  std::atomic<int> problems{0};
   const int64_t blocks = (cells + kKeyBlockCells - 1) / kKeyBlockCells;
-#pragma omp parallel for schedule(static) reduction(| : problems) if (cells >= kAnalysisParallelCells)
-  for (int64_t b = 0; b < blocks; ++b) {
+  ParallelRun run;
+  run.for_each(blocks, [&](int64_t b) {
     // A block at a time, position by position, so that each plane is read in runs.
     const int64_t begin = b * kKeyBlockCells;
     const int n = int(std::min(kKeyBlockCells, cells - begin));
     int64_t key[kKeyBlockCells] = {};
+    int found = 0;
     for (int p = 0; p < n_terms; ++p)
       for (int i = 0; i < n; ++i) {
         int digit = p + 1;
@@ -78,12 +82,14 @@ int pattern_keys_cpu(TermPlanes<Count> counts, TermPlanes<uint32_t> names, int n
         }
         const bool filled = counts.load(p, begin + i) != 0;
         const bool selected = mask == nullptr || mask[begin + i];
-        problems |= (digit < 0 ? kUnknownTermName : 0) |
-                    (digit == 0 && filled && selected ? kPlaceholderWithCount : 0);
+        found |= (digit < 0 ? kUnknownTermName : 0) |
+                 (digit == 0 && filled && selected ? kPlaceholderWithCount : 0);
         key[i] = (key[i] << 4) | (filled ? (digit & 15) : 0);
       }
     std::copy(key, key + n, keys + begin);
-  }
+    problems |= found;
+  }, cells >= kAnalysisParallelCells);
+  run.finish();
   return problems;
 }
 
@@ -129,6 +135,8 @@ CellGroups group_cells_cpu(const int64_t *keys, const uint8_t *mask, int64_t cel
   return groups;
 }
 
+constexpr int64_t kScatterPart = 1 << 16;  // cells per task of scatter_cells_cpu
+
 template <typename T>
 void scatter_cells_cpu(TermPlanes<T> in, int n_terms, const CellGroups &groups, T *out) {
   // A plane at a time, read in one run; the writes go to one run per group. (Gathering in
@@ -137,9 +145,13 @@ void scatter_cells_cpu(TermPlanes<T> in, int n_terms, const CellGroups &groups, 
   const int64_t *destination = groups.destination.data();
   for (int p = 0; p < n_terms; ++p) {
     T *row = out + p * groups.selected;
-#pragma omp parallel for schedule(static) if (cells >= kAnalysisParallelCells)
-    for (int64_t cell = 0; cell < cells; ++cell)
-      if (destination[cell] >= 0) row[destination[cell]] = in.load(p, cell);
+    ParallelRun run;
+    run.for_each((cells + kScatterPart - 1) / kScatterPart, [&](int64_t part) {
+      const int64_t end = std::min(cells, (part + 1) * kScatterPart);
+      for (int64_t cell = part * kScatterPart; cell < end; ++cell)
+        if (destination[cell] >= 0) row[destination[cell]] = in.load(p, cell);
+    }, cells >= kAnalysisParallelCells);
+    run.finish();
   }
 }
 // The combinations the binding dispatches to.

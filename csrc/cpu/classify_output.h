@@ -118,7 +118,7 @@ public:
   }
 
   // Adds this thread's reduction into the shared result. Call once per thread, serialised
-  // (e.g. inside `#pragma omp critical`).
+  // (ParallelRun::tasks calls its `end` callback so).
   void merge_into() const {
     if (out_.mode == ReduceMode::kNone) return;
     int64_t *c = static_cast<int64_t *>(out_.counts);

@@ -149,29 +149,34 @@ void classify_channel_rows(const ChannelRowsProblem<T> &p, const ClassifyOutput 
       (wanted + p.groups * row_groups - 1) / (p.groups * row_groups), 1, tiles);
   const int64_t tasks = p.groups * row_groups * chunks;
 
-#pragma omp parallel
-  {
-    CellWriter<T> writer(out);
+  struct Thread {
+    CellWriter<T> writer;
     ChannelWorkspace<T> ws;
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t task = 0; task < tasks; ++task) {
-      const int64_t chunk = task % chunks, rest = task / chunks;
-      const int64_t group = rest / row_groups, row_begin = (rest % row_groups) * rows_per_task;
-      const int64_t row_end = std::min(p.rows, row_begin + rows_per_task);
-      if (ws.rows_group != group || ws.rows_begin != row_begin) {
-        pack_kernel_rows(p, blocks, group, row_begin, row_end, ws.rows);
-        ws.rows_group = group;
-        ws.rows_begin = row_begin;
-      }
-      int64_t tile_begin, tile_end;
-      chunk_range(tiles, int(chunks), int(chunk), tile_begin, tile_end);
-      for (int64_t tile = tile_begin; tile < tile_end; ++tile)
-        channel_row_tile(p, blocks, group, row_begin, row_end, tile, ws, writer, out);
-    }
-    finish_stores();
-#pragma omp critical(nearzero_merge)
-    writer.merge_into();
-  }
+  };
+  ParallelRun run;
+  run.tasks(
+      tasks, [&] { return Thread{CellWriter<T>(out), {}}; },
+      [&](Thread &thread, int64_t task) {
+        ChannelWorkspace<T> &ws = thread.ws;
+        const int64_t chunk = task % chunks, rest = task / chunks;
+        const int64_t group = rest / row_groups, row_begin = (rest % row_groups) * rows_per_task;
+        const int64_t row_end = std::min(p.rows, row_begin + rows_per_task);
+        if (ws.rows_group != group || ws.rows_begin != row_begin) {
+          ws.rows_group = -1;  // stale until packed (an exception may leave it half done)
+          pack_kernel_rows(p, blocks, group, row_begin, row_end, ws.rows);
+          ws.rows_group = group;
+          ws.rows_begin = row_begin;
+        }
+        int64_t tile_begin, tile_end;
+        chunk_range(tiles, chunks, chunk, tile_begin, tile_end);
+        for (int64_t tile = tile_begin; tile < tile_end; ++tile) {
+          run.checkpoint();
+          channel_row_tile(p, blocks, group, row_begin, row_end, tile, ws, thread.writer, out);
+        }
+        finish_stores();
+      },
+      [&](Thread &thread) { thread.writer.merge_into(); });
+  run.finish();
 }
 
 // A convolution whose cells are activation positions: the forward op (`transposed` false: A = x,

@@ -10,6 +10,7 @@
 #include "cpu/conv_tile.h"
 
 #include <algorithm>
+#include <mutex>
 #include <vector>
 
 namespace nearzero {
@@ -19,6 +20,7 @@ using namespace conv_detail;
 constexpr int64_t kFilterRowTile = 32;
 constexpr int64_t kMaxBlocksPerTask = 4;  // column blocks sharing one packing of the x rows
 constexpr int64_t kOutsideInput = -1;
+constexpr int64_t kBlocksPerCheck = 16;  // k blocks between interrupt checks
 
 template <typename T> struct FilterProblem {
   const ConvGeometry &g;
@@ -165,59 +167,65 @@ void conv_backprop_filter_classify_cpu(const ConvGeometry &g, const T *x, const 
   const size_t task_values = size_t(tile_rows * cbs_per_task * 9 * W);
   CellTotals merged;
   if (splits > 1) {
-    merged.total.assign(size_t(base_tasks) * task_values, 0.0);
-    merged.count.assign(size_t(base_tasks) * task_values, 0);
+    resize_or_throw(merged.total, size_t(base_tasks) * task_values, "kernel-gradient sums");
+    resize_or_throw(merged.count, size_t(base_tasks) * task_values, "kernel-gradient counts");
   }
 
-#pragma omp parallel
-  {
-    CellWriter<T> writer(out);
+  struct Thread {
+    CellWriter<T> writer;
     FilterWorkspace<T> ws;
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t task = 0; task < base_tasks * splits; ++task) {
-      const int64_t base = task / splits, split = task % splits;
-      const int64_t group = base / (tiles * cb_groups), rest = base % (tiles * cb_groups);
-      const int64_t r0 = (rest / cb_groups) * tile_rows, rn = std::min(tile_rows, rows - r0);
-      const int64_t cb_begin = (rest % cb_groups) * cbs_per_task;
-      const int64_t cbs = std::min(col_blocks, cb_begin + cbs_per_task) - cb_begin;
-      int64_t block_begin, block_end;
-      chunk_range(k_blocks, int(splits), int(split), block_begin, block_end);
-      ws.rows.resize(rn);
-      ws.acc.reset(rn * cbs);
-      for (int64_t b = block_begin; b < block_end; ++b) {
-        const int64_t k0 = b * kBlockK;
-        filter_block(p, group, r0, rn, cb_begin, cbs, k0, std::min(kBlockK, p.k_total - k0), ws);
-      }
-      for (int64_t b = 0; b < rn * cbs; ++b) ws.acc.finish(b);
-      if (splits == 1) {
-        emit_filter_tile(p, group, r0, rn, cb_begin, cbs, ws.acc.totals(), ws.acc.counts(),
-                         writer);
-      } else {
-        const size_t used = size_t(rn * cbs * 9 * W);
-        double *total = merged.total.data() + size_t(base) * task_values;
-        int64_t *count = merged.count.data() + size_t(base) * task_values;
-#pragma omp critical(nearzero_conv_filter_merge)
-        for (size_t i = 0; i < used; ++i) {
-          total[i] += ws.acc.totals()[i];
-          count[i] += ws.acc.counts()[i];
-        }
-      }
-    }
-    if (splits > 1) {
-#pragma omp for schedule(dynamic, 1)
-      for (int64_t base = 0; base < base_tasks; ++base) {
+  };
+  std::mutex merge_mutex;
+  ParallelRun run;
+  run.tasks(
+      base_tasks * splits, [&] { return Thread{CellWriter<T>(out), {}}; },
+      [&](Thread &thread, int64_t task) {
+        FilterWorkspace<T> &ws = thread.ws;
+        const int64_t base = task / splits, split = task % splits;
         const int64_t group = base / (tiles * cb_groups), rest = base % (tiles * cb_groups);
         const int64_t r0 = (rest / cb_groups) * tile_rows, rn = std::min(tile_rows, rows - r0);
         const int64_t cb_begin = (rest % cb_groups) * cbs_per_task;
         const int64_t cbs = std::min(col_blocks, cb_begin + cbs_per_task) - cb_begin;
-        emit_filter_tile(p, group, r0, rn, cb_begin, cbs,
-                         merged.total.data() + size_t(base) * task_values,
-                         merged.count.data() + size_t(base) * task_values, writer);
-      }
-    }
-#pragma omp critical(nearzero_merge)
-    writer.merge_into();
+        int64_t block_begin, block_end;
+        chunk_range(k_blocks, splits, split, block_begin, block_end);
+        ws.rows.resize(rn);
+        ws.acc.reset(rn * cbs);
+        for (int64_t b = block_begin; b < block_end; ++b) {
+          if ((b - block_begin) % kBlocksPerCheck == 0) run.checkpoint();
+          const int64_t k0 = b * kBlockK;
+          filter_block(p, group, r0, rn, cb_begin, cbs, k0, std::min(kBlockK, p.k_total - k0), ws);
+        }
+        for (int64_t b = 0; b < rn * cbs; ++b) ws.acc.finish(b);
+        if (splits == 1) {
+          emit_filter_tile(p, group, r0, rn, cb_begin, cbs, ws.acc.totals(), ws.acc.counts(),
+                           thread.writer);
+          return;
+        }
+        const size_t used = size_t(rn * cbs * 9 * W);
+        double *total = merged.total.data() + size_t(base) * task_values;
+        int64_t *count = merged.count.data() + size_t(base) * task_values;
+        std::lock_guard<std::mutex> lock(merge_mutex);
+        for (size_t i = 0; i < used; ++i) {
+          total[i] += ws.acc.totals()[i];
+          count[i] += ws.acc.counts()[i];
+        }
+      },
+      [&](Thread &thread) { thread.writer.merge_into(); });
+  if (splits > 1) {
+    run.tasks(
+        base_tasks, [&] { return CellWriter<T>(out); },
+        [&](CellWriter<T> &writer, int64_t base) {
+          const int64_t group = base / (tiles * cb_groups), rest = base % (tiles * cb_groups);
+          const int64_t r0 = (rest / cb_groups) * tile_rows, rn = std::min(tile_rows, rows - r0);
+          const int64_t cb_begin = (rest % cb_groups) * cbs_per_task;
+          const int64_t cbs = std::min(col_blocks, cb_begin + cbs_per_task) - cb_begin;
+          emit_filter_tile(p, group, r0, rn, cb_begin, cbs,
+                           merged.total.data() + size_t(base) * task_values,
+                           merged.count.data() + size_t(base) * task_values, writer);
+        },
+        [&](CellWriter<T> &writer) { writer.merge_into(); });
   }
+  run.finish();
 }
 
 template void conv_backprop_filter_classify_cpu<float>(const ConvGeometry &, const float *,

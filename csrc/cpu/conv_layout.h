@@ -8,7 +8,9 @@
 #include "common/parallel.h"
 #include "cpu/conv_cpu.h"
 
+#include <algorithm>
 #include <cmath>
+#include <string>
 #include <cstdint>
 #include <memory>
 
@@ -33,13 +35,27 @@ constexpr uint8_t kInfiniteBit = 4;
 
 template <typename T>
 std::unique_ptr<uint8_t[]> class_codes(const T *values, int64_t count, T threshold) {
-  std::unique_ptr<uint8_t[]> codes(new uint8_t[size_t(count > 0 ? count : 1)]);
-  uint8_t *out = codes.get();
-#pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < count; ++i) {
-    const T v = values[i];
-    out[i] = uint8_t(classify_value(v, threshold) | (std::isinf(v) ? kInfiniteBit : 0));
+  std::unique_ptr<uint8_t[]> codes;
+  try {
+    codes.reset(new uint8_t[size_t(count > 0 ? count : 1)]);
+  } catch (const std::bad_alloc &) {
+    throw OutOfMemory("nearzero: could not allocate " + std::to_string(count) +
+                      " bytes for the class codes of a convolution operand");
   }
+  uint8_t *out = codes.get();
+  constexpr int64_t kPart = 1 << 18;
+  ParallelRun run;
+  run.for_each((count + kPart - 1) / kPart, [&](int64_t part) {
+    run.checkpoint();
+    const int64_t begin = part * kPart, end = std::min(count, begin + kPart);
+    const T *in = values + begin, t = threshold;  // locals: the loop vectorises
+    uint8_t *codes_out = out + begin;
+    for (int64_t i = 0; i < end - begin; ++i) {
+      const T v = in[i];
+      codes_out[i] = uint8_t(classify_value(v, t) | (std::isinf(v) ? kInfiniteBit : 0));
+    }
+  });
+  run.finish();
   return codes;
 }
 

@@ -25,6 +25,16 @@ constexpr int64_t kFlushEvery = 128;
 static_assert(kBlockK <= kFlushEvery, "one segment must fit between two flushes");
 // Rows sharing one pass over the value panels: their partial sums stay in L2.
 constexpr int64_t kRowsPerPass = 128;
+// k is taken in chunks of this many (a multiple of kBlockK): a column panel holds one chunk
+// (kChunkK x 3 x B values: 3 MiB), so working memory does not grow with k.
+constexpr int64_t kChunkK = 8192;
+static_assert(kChunkK % kBlockK == 0, "k chunks must be whole k blocks");
+// Packed rows and accumulators of one task stay within this many bytes (fewer rows per task).
+constexpr int64_t kRowBytes = int64_t(16) << 20;
+// With fewer rows than this per thread, a long k is split between threads instead of rows.
+constexpr int64_t kMinRowsPerThread = 64;
+// Largest buffer of per-split cell sums (all threads' splits of a split-k product).
+constexpr int64_t kSplitBytes = int64_t(256) << 20;
 
 // Register vectors of the CPU level's width (GCC/Clang vector extensions): fixed-size
 // accumulators that the compiler keeps in registers, where plain arrays are copied through the
@@ -122,13 +132,12 @@ template <typename T> inline bool all_zero(const T *values, int64_t begin, int64
 }
 
 // Scalar path for rows holding +-inf: products are taken pair by pair so that inf never meets
-// the zeroed slots of other classes.
+// the zeroed slots of other classes. Adds into `sums` ([pair][column], stride B).
 template <typename T>
 void exact_row_sums(const MatmulProblem<T> &p, const T *x_row, const T *y, int64_t j0, int jn,
                     double *sums) {
   constexpr int B = column_block<T>();
   for (int j = 0; j < jn; ++j) {
-    for (int q = 0; q < 9; ++q) sums[q * B + j] = 0.0;
     for (int64_t kk = 0; kk < p.k; ++kk) {
       const T a = x_row[kk * p.x_col_stride];
       const T b = y[kk * p.y_row_stride + (j0 + j) * p.y_col_stride];
@@ -244,15 +253,29 @@ void row_counts(const PackedRow<T> &row, const ColumnPanel<T> &cols, int jn, int
   }
 }
 
-// Workspace of one thread.
+// Workspace of one thread. With one k chunk per task the accumulators hold one pass of
+// kRowsPerPass rows (reused pass after pass, in L2); with several they hold every row of the
+// task, to carry over from one k chunk to the next.
 template <typename T> struct Workspace {
-  std::vector<PackedRow<T>> rows;
-  ColumnPanel<T> columns;
-  AlignedVector<T> partial;     // [row][pair][column] T partial sums
-  AlignedVector<double> total;  // [row][pair][column]
-  std::vector<int64_t> pending; // [row][class of x]: products in `partial` since the last flush
-  std::vector<uint8_t> flushed; // [row][class of x]: `total` holds a value (else it is stale)
-  std::vector<uint8_t> touched; // [row][class of x]: slots added to since the last flush
+  std::vector<PackedRow<T>> rows; // the task's rows, packed for the current k chunk
+  ColumnPanel<T> columns;         // one column block, packed for the current k chunk
+  AlignedVector<T> partial;       // [row][pair][column] T partial sums
+  AlignedVector<double> total;    // [row][pair][column]
+  std::vector<int64_t> counts;    // [row][pair][column]: counts of the k chunks so far
+  std::vector<int64_t> pending;   // [row][class of x]: products in `partial` since the last flush
+  std::vector<uint8_t> flushed;   // [row][class of x]: `total` holds a value (else it is stale)
+  std::vector<uint8_t> touched;   // [row][class of x]: slots added to since the last flush
+
+  // Clears the accumulators of `rows` rows for a new column block (`counts` only for a task
+  // of several k chunks).
+  template <int B> void start(int64_t rows, bool chunked) {
+    partial.assign(size_t(rows) * 9 * B, T(0));
+    resize_or_throw(total, size_t(rows) * 9 * B, "matmul partial sums");  // first flush writes it
+    if (chunked) resize_or_throw(counts, size_t(rows) * 9 * B, "matmul partial counts");
+    pending.assign(size_t(rows) * 3, 0);
+    flushed.assign(size_t(rows) * 3, 0);
+    touched.assign(size_t(rows) * 3, 0);
+  }
 
   // Moves the partial sums of (row, class of x) `ra` into its double totals: every slot the
   // first time (that writes the totals), afterwards only the slots added to since.
@@ -274,16 +297,14 @@ template <typename T> struct Workspace {
   }
 };
 
-// Sums of rows [first, first + rn) of the task against columns [j0, j0 + jn).
+// Sums of rows [first, first + rn) of the task against the packed columns, over one k chunk
+// (`p` describes the chunk), added to accumulators [acc_first, acc_first + rn). Not inlined into
+// the task driver: there the register pressure spills the inner loop's pointers (5% slower).
 template <typename T>
-void rows_block_sums(const MatmulProblem<T> &p, size_t first, int64_t rn, Workspace<T> &ws) {
+__attribute__((noinline)) void rows_block_sums(const MatmulProblem<T> &p, size_t first, int64_t rn, size_t acc_first,
+                     Workspace<T> &ws) {
   constexpr int B = column_block<T>();
   const int64_t blocks = (p.k + kBlockK - 1) / kBlockK;
-  ws.partial.assign(size_t(rn) * 9 * B, T(0));
-  ws.total.resize(size_t(rn) * 9 * B);  // written by the first flush: no need to clear it
-  ws.pending.assign(size_t(rn) * 3, 0);
-  ws.flushed.assign(size_t(rn) * 3, 0);
-  ws.touched.assign(size_t(rn) * 3, 0);
   for (int64_t kb = 0; kb < blocks; ++kb) {
     const T *panel = ws.columns.values.data() + kb * kBlockK * kValueSlots * B;
     const int live = ws.columns.live[size_t(kb)];
@@ -293,7 +314,7 @@ void rows_block_sums(const MatmulProblem<T> &p, size_t first, int64_t rn, Worksp
       for (int a = 0; a < 3; ++a) {
         const int64_t begin = row.bounds[size_t(kb * 3 + a)], end = row.bounds[size_t(kb * 3 + a + 1)];
         if (begin == end) continue;
-        const size_t ra = size_t(r) * 3 + size_t(a);
+        const size_t ra = (acc_first + size_t(r)) * 3 + size_t(a);
         if (ws.pending[ra] + (end - begin) > kFlushEvery)  // it would overfill the partials
           ws.template flush<B>(ra);
         ws.pending[ra] += end - begin;
@@ -306,7 +327,48 @@ void rows_block_sums(const MatmulProblem<T> &p, size_t first, int64_t rn, Worksp
       }
     }
   }
-  for (size_t ra = 0; ra < ws.flushed.size(); ++ra) ws.template flush<B>(ra);
+}
+
+// Per thread: the workspace, the result writer and one row's counts of one k chunk.
+template <typename T> struct MatmulThread {
+  Workspace<T> ws;
+  CellWriter<T> writer;
+  int64_t counts[9 * column_block<T>()];
+};
+
+// How a problem is cut into tasks: (batch, chunk of rows, group of column blocks, range of k
+// chunks). Rows are packed once per task and k chunk and reused for every column block, so row
+// chunks are as large as the thread count and kRowBytes allow; column groups split the work
+// when there are too few rows (vector-matrix products); a long k with few rows (dot products)
+// is split into k ranges whose sums are added in order afterwards.
+struct MatmulTasks {
+  int64_t k_chunks, row_chunks, column_blocks, column_groups, base, splits;
+};
+
+template <typename T> MatmulTasks plan_tasks(const MatmulProblem<T> &p) {
+  constexpr int B = column_block<T>();
+  MatmulTasks t;
+  const int64_t threads = max_threads();
+  t.k_chunks = std::max<int64_t>(1, (p.k + kChunkK - 1) / kChunkK);  // k = 0: one empty chunk
+  t.column_blocks = (p.m + B - 1) / B;
+  const int64_t chunk_k = std::min(p.k, kChunkK);
+  const int64_t row_bytes = int64_t(sizeof(T) + 3) * chunk_k + 9 * B * int64_t(sizeof(T) + 24);
+  const int64_t rows_fit = std::max<int64_t>(1, kRowBytes / row_bytes);
+  const int64_t spread = (threads + p.batches - 1) / p.batches;
+  // Few rows against a long k: spreading rows would repack the same columns in every task.
+  const bool split_k = t.k_chunks > 1 && p.n < kMinRowsPerThread * spread;
+  t.row_chunks = std::min<int64_t>(
+      p.n, std::max<int64_t>({1, split_k ? 1 : spread, (p.n + 1023) / 1024,
+                              (p.n + rows_fit - 1) / rows_fit}));
+  t.column_groups = std::min<int64_t>(
+      t.column_blocks,
+      std::max<int64_t>(1, (threads + p.batches * t.row_chunks - 1) / (p.batches * t.row_chunks)));
+  t.base = p.batches * t.row_chunks * t.column_groups;
+  t.splits = 1;
+  const int64_t cells = p.batches * p.n * p.m;
+  if (split_k && t.base < threads && cells * 9 * 16 * threads <= kSplitBytes)
+    t.splits = std::min(t.k_chunks, (threads + t.base - 1) / t.base);
+  return t;
 }
 
 }  // namespace
@@ -315,62 +377,105 @@ template <typename T>
 void matmul_classify_cpu(const MatmulProblem<T> &p, const ClassifyOutput &out) {
   constexpr int B = column_block<T>();
   if (p.batches == 0 || p.n == 0 || p.m == 0) return;
-  const int64_t words = (p.k + 63) / 64;
-  const int64_t column_blocks = (p.m + B - 1) / B;
-  // A task is (batch, chunk of rows, group of column blocks). Rows are packed once per task and
-  // reused for every column block, so chunks are as large as the thread count allows; column
-  // groups split the work when there are too few rows (vector-matrix products).
-  const int64_t threads = max_threads();
-  const int64_t row_chunks = std::min<int64_t>(
-      p.n, std::max<int64_t>({1, (threads + p.batches - 1) / p.batches, (p.n + 1023) / 1024}));
-  const int64_t column_groups = std::min<int64_t>(
-      column_blocks,
-      std::max<int64_t>(1, (threads + p.batches * row_chunks - 1) / (p.batches * row_chunks)));
-  const int64_t tasks = p.batches * row_chunks * column_groups;
-
-#pragma omp parallel
-  {
-    CellWriter<T> writer(out);
-    Workspace<T> ws;
-    double exact[9 * B];
-    int64_t counts[9 * B];
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t task = 0; task < tasks; ++task) {
-      const int64_t group = task % column_groups;
-      const int64_t chunk = (task / column_groups) % row_chunks;
-      const int64_t batch = task / (column_groups * row_chunks);
-      const T *x = p.x + p.x_offsets[batch];
-      const T *y = p.y + p.y_offsets[batch];
-      int64_t i_begin, i_end, b_begin, b_end;
-      chunk_range(p.n, int(row_chunks), int(chunk), i_begin, i_end);
-      chunk_range(column_blocks, int(column_groups), int(group), b_begin, b_end);
-      if (ws.rows.size() < size_t(i_end - i_begin)) ws.rows.resize(size_t(i_end - i_begin));
-      for (int64_t i = i_begin; i < i_end; ++i)
-        pack_row(p, x + i * p.x_row_stride, words, ws.rows[size_t(i - i_begin)]);
-      for (int64_t cb = b_begin; cb < b_end; ++cb) {
-        const int64_t j0 = cb * B;
-        const int jn = int(std::min<int64_t>(B, p.m - j0));
-        pack_columns(p, y, j0, jn, words, ws.columns);
-        for (int64_t first = i_begin; first < i_end; first += kRowsPerPass) {
-          const int64_t rn = std::min(kRowsPerPass, i_end - first);
-          rows_block_sums(p, size_t(first - i_begin), rn, ws);
-          for (int64_t r = 0; r < rn; ++r) {
-            const int64_t i = first + r;
-            const PackedRow<T> &row = ws.rows[size_t(i - i_begin)];
-            const double *sums = ws.total.data() + size_t(r) * 9 * B;
-            if (!row.finite) {
-              exact_row_sums(p, x + i * p.x_row_stride, y, j0, jn, exact);
-              sums = exact;
+  const MatmulTasks plan = plan_tasks(p);
+  const int64_t cells = p.batches * p.n * p.m;
+  // Split k: counts and sums of every k range and cell, [split][cell][pair].
+  std::vector<double> split_sums;
+  std::vector<int64_t> split_counts;
+  if (plan.splits > 1) {
+    resize_or_throw(split_sums, size_t(plan.splits * cells * 9), "matmul split sums");
+    resize_or_throw(split_counts, size_t(plan.splits * cells * 9), "matmul split counts");
+  }
+  ParallelRun run;
+  run.tasks(
+      plan.base * plan.splits, [&] { return MatmulThread<T>{{}, CellWriter<T>(out), {}}; },
+      [&](MatmulThread<T> &thread, int64_t task) {
+        Workspace<T> &ws = thread.ws;
+        const int64_t split = task % plan.splits, base = task / plan.splits;
+        const int64_t group = base % plan.column_groups;
+        const int64_t chunk = (base / plan.column_groups) % plan.row_chunks;
+        const int64_t batch = base / (plan.column_groups * plan.row_chunks);
+        const T *x = p.x + p.x_offsets[batch];
+        const T *y = p.y + p.y_offsets[batch];
+        int64_t i_begin, i_end, b_begin, b_end, c_begin, c_end;
+        chunk_range(p.n, plan.row_chunks, chunk, i_begin, i_end);
+        chunk_range(plan.column_blocks, plan.column_groups, group, b_begin, b_end);
+        chunk_range(plan.k_chunks, plan.splits, split, c_begin, c_end);
+        const int64_t rows = i_end - i_begin;
+        if (ws.rows.size() < size_t(rows)) ws.rows.resize(size_t(rows));
+        for (int64_t cb = b_begin; cb < b_end; ++cb) {
+          const int64_t j0 = cb * B;
+          const int jn = int(std::min<int64_t>(B, p.m - j0));
+          const bool chunked = c_end - c_begin > 1;
+          if (chunked) ws.template start<B>(rows, true);
+          for (int64_t c = c_begin; c < c_end; ++c) {
+            MatmulProblem<T> sub = p;  // the k chunk [k0, k0 + sub.k)
+            const int64_t k0 = c * kChunkK;
+            sub.k = std::min(kChunkK, p.k - k0);
+            const int64_t words = (sub.k + 63) / 64;
+            const T *xc = x + k0 * p.x_col_stride, *yc = y + k0 * p.y_row_stride;
+            // With one k chunk, rows packed for the first column block serve them all.
+            const bool repack = plan.k_chunks > 1 || cb == b_begin;
+            pack_columns(sub, yc, j0, jn, words, ws.columns);
+            for (int64_t first = 0; first < rows; first += kRowsPerPass) {
+              run.checkpoint();
+              const int64_t rn = std::min(kRowsPerPass, rows - first);
+              if (!chunked) ws.template start<B>(rn, false);
+              const int64_t acc0 = chunked ? first : 0;  // accumulator of the pass's first row
+              if (repack)
+                for (int64_t r = first; r < first + rn; ++r)
+                  pack_row(sub, xc + (i_begin + r) * p.x_row_stride, words, ws.rows[size_t(r)]);
+              rows_block_sums(sub, size_t(first), rn, size_t(acc0), ws);
+              for (int64_t r = first; r < first + rn; ++r) {
+                const PackedRow<T> &row = ws.rows[size_t(r)];
+                const size_t acc = size_t(acc0 + r - first);
+                if (!row.finite) {
+                  for (int a = 0; a < 3; ++a) ws.template flush<B>(acc * 3 + size_t(a));
+                  exact_row_sums(sub, xc + (i_begin + r) * p.x_row_stride, yc, j0, jn,
+                                 ws.total.data() + acc * 9 * B);
+                }
+                // One k chunk: the counts go straight to the result; several: add up per row.
+                int64_t *counts = chunked ? ws.counts.data() + acc * 9 * B : thread.counts;
+                row_counts(row, ws.columns, jn, words, c == c_begin ? counts : thread.counts);
+                if (c != c_begin)
+                  for (int q = 0; q < 9 * B; ++q) counts[q] += thread.counts[q];
+                if (c + 1 < c_end) continue;
+                // The row's last k chunk: its results, while they are still in cache.
+                for (int a = 0; a < 3; ++a) ws.template flush<B>(acc * 3 + size_t(a));
+                const int64_t cell0 = (batch * p.n + i_begin + r) * p.m + j0;
+                const double *sums = ws.total.data() + acc * 9 * B;
+                if (plan.splits == 1) {
+                  thread.writer.emit_run(cell0, jn, counts, sums, B);
+                  continue;
+                }
+                const size_t at = size_t((split * cells + cell0) * 9);
+                for (int j = 0; j < jn; ++j)
+                  for (int q = 0; q < 9; ++q) {
+                    split_counts[at + size_t(j * 9 + q)] = counts[q * B + j];
+                    split_sums[at + size_t(j * 9 + q)] = sums[q * B + j];
+                  }
+              }
             }
-            row_counts(row, ws.columns, jn, words, counts);
-            writer.emit_run((batch * p.n + i) * p.m + j0, jn, counts, sums, B);
           }
         }
-      }
-    }
-#pragma omp critical(nearzero_merge)
-    writer.merge_into();
+      },
+      [&](MatmulThread<T> &thread) { thread.writer.merge_into(); });
+  if (plan.splits > 1) {  // each cell's k ranges, added in order
+    run.tasks(
+        cells, [&] { return CellWriter<T>(out); },
+        [&](CellWriter<T> &writer, int64_t cell) {
+          int64_t counts[9] = {};
+          double sums[9] = {};
+          for (int64_t s = 0; s < plan.splits; ++s)
+            for (int q = 0; q < 9; ++q) {
+              counts[q] += split_counts[size_t((s * cells + cell) * 9 + q)];
+              sums[q] += split_sums[size_t((s * cells + cell) * 9 + q)];
+            }
+          writer.emit(cell, counts, sums);
+        },
+        [&](CellWriter<T> &writer) { writer.merge_into(); });
   }
+  run.finish();
 }
 
 template void matmul_classify_cpu<float>(const MatmulProblem<float> &, const ClassifyOutput &);

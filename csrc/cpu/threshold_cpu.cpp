@@ -19,6 +19,8 @@ constexpr int kDigitBits = 11;
 constexpr int kBins = 1 << kDigitBits;
 // A bucket this small is finished by collecting it and using nth_element.
 constexpr int64_t kCollectLimit = 1 << 16;
+// Elements per part of a pass (one task, one histogram, one interrupt check).
+constexpr int64_t kPartElements = 1 << 16;
 
 template <typename T> struct KeyTraits;
 template <> struct KeyTraits<float> {
@@ -56,12 +58,27 @@ inline int locate_digit(const std::vector<int64_t> &hist, int64_t &rank) {
 }  // namespace
 
 template <typename T>
-AbsOrderStatistics<T> select_abs_order_statistics(const T *x, int64_t n, double fraction) {
+AbsOrderStatistics<T> select_abs_order_statistics(const T *x, int64_t n, double fraction,
+                                                  int64_t repeat) {
   using Traits = KeyTraits<T>;
   using Key = typename Traits::Key;
-  const int threads = max_threads();
-  std::vector<int64_t> thread_hist(int64_t(threads) * kBins);
-  std::vector<int64_t> nan_per_thread(threads, 0);
+  // The data is read in `parts` fixed pieces, each with its own histogram, whatever team of
+  // threads runs them: results do not depend on the thread count.
+  const int64_t parts = std::clamp<int64_t>(n / kPartElements, 1, 4 * int64_t(max_threads()));
+  std::vector<int64_t> part_hist;
+  resize_or_throw(part_hist, size_t(parts * kBins), "threshold histograms");
+  std::vector<int64_t> nan_per_part(size_t(parts), 0);
+  ParallelRun run;
+  // body(begin, end, part) over the parts, with an interrupt check per part.
+  auto each_part = [&](auto body) {
+    run.for_each(parts, [&](int64_t part) {
+      run.checkpoint();
+      int64_t begin, end;
+      chunk_range(n, parts, part, begin, end);
+      body(begin, end, part);
+    });
+    run.finish();
+  };
 
   Key prefix = 0, prefix_mask = 0;
   int64_t rank_low = 0, rank_high = 0, count = 0, nan_count = 0;
@@ -72,13 +89,9 @@ AbsOrderStatistics<T> select_abs_order_statistics(const T *x, int64_t n, double 
     const int width = std::min(kDigitBits, shift);
     shift -= width;
     const Key digit_mask = (Key(1) << width) - 1;
-    std::fill(thread_hist.begin(), thread_hist.end(), 0);
-#pragma omp parallel num_threads(threads)
-    {
-      const int t = thread_index();
-      int64_t begin, end;
-      chunk_range(n, threads, t, begin, end);
-      int64_t *hist = thread_hist.data() + int64_t(t) * kBins;
+    std::fill(part_hist.begin(), part_hist.end(), 0);
+    each_part([&](int64_t begin, int64_t end, int64_t part) {
+      int64_t *hist = part_hist.data() + part * kBins;
       int64_t nans = 0;
       for (int64_t i = begin; i < end; ++i) {
         const Key key = abs_key(x[i]);
@@ -89,19 +102,21 @@ AbsOrderStatistics<T> select_abs_order_statistics(const T *x, int64_t n, double 
         if ((key & prefix_mask) != prefix) continue;
         ++hist[(key >> shift) & digit_mask];
       }
-      nan_per_thread[t] = nans;
-    }
+      nan_per_part[size_t(part)] = nans;
+    });
     std::vector<int64_t> hist(size_t(digit_mask) + 1, 0);
-    for (int t = 0; t < threads; ++t)
-      for (size_t d = 0; d < hist.size(); ++d) hist[d] += thread_hist[int64_t(t) * kBins + d];
+    for (int64_t t = 0; t < parts; ++t)
+      for (size_t d = 0; d < hist.size(); ++d) hist[d] += part_hist[size_t(t * kBins) + d];
 
     if (first_level) {
-      for (int t = 0; t < threads; ++t) nan_count += nan_per_thread[t];
-      count = n - nan_count;
+      for (int64_t t = 0; t < parts; ++t) nan_count += nan_per_part[size_t(t)];
+      count = (n - nan_count) * repeat;
+      nan_count *= repeat;
       if (count <= 0) return {T(0), T(0), 0, nan_count};  // nothing to select: caller reports
+      // Ranks among all `count` values; each distinct element stands for `repeat` of them.
       const double idx = double(count - 1) * fraction;
-      rank_low = std::clamp<int64_t>(int64_t(std::floor(idx)), 0, count - 1);
-      rank_high = std::clamp<int64_t>(int64_t(std::ceil(idx)), 0, count - 1);
+      rank_low = std::clamp<int64_t>(int64_t(std::floor(idx)), 0, count - 1) / repeat;
+      rank_high = std::clamp<int64_t>(int64_t(std::ceil(idx)), 0, count - 1) / repeat;
       first_level = false;
     }
     const int digit_low = locate_digit(hist, rank_low);
@@ -113,36 +128,40 @@ AbsOrderStatistics<T> select_abs_order_statistics(const T *x, int64_t n, double 
     if (digit_low != digit_high) {
       // The two ranks straddle buckets, so low is the largest key of its bucket and high the
       // smallest of its own: one more pass finds both.
-      Key low = 0, high = std::numeric_limits<Key>::max();
-#pragma omp parallel for reduction(max : low) reduction(min : high) num_threads(threads)
-      for (int64_t i = 0; i < n; ++i) {
-        const Key key = abs_key(x[i]);
-        if (key > Traits::kInfinity) continue;
-        const Key masked = key & next_mask;
-        if (masked == prefix_low) low = std::max(low, key);
-        if (masked == prefix_high) high = std::min(high, key);
-      }
+      std::vector<Key> lows(size_t(parts), Key(0));
+      std::vector<Key> highs(size_t(parts), std::numeric_limits<Key>::max());
+      each_part([&](int64_t begin, int64_t end, int64_t part) {
+        Key low = 0, high = std::numeric_limits<Key>::max();
+        for (int64_t i = begin; i < end; ++i) {
+          const Key key = abs_key(x[i]);
+          if (key > Traits::kInfinity) continue;
+          const Key masked = key & next_mask;
+          if (masked == prefix_low) low = std::max(low, key);
+          if (masked == prefix_high) high = std::min(high, key);
+        }
+        lows[size_t(part)] = low;
+        highs[size_t(part)] = high;
+      });
+      const Key low = *std::max_element(lows.begin(), lows.end());
+      const Key high = *std::min_element(highs.begin(), highs.end());
       return {key_value<T>(low), key_value<T>(high), count, nan_count};
     }
     prefix = prefix_low;
     prefix_mask = next_mask;
     const int64_t bucket = hist[digit_low];
     if (shift > 0 && bucket <= std::max<int64_t>(kCollectLimit, n / 64)) {
-      std::vector<std::vector<Key>> parts(threads);
-#pragma omp parallel num_threads(threads)
-      {
-        const int t = thread_index();
-        int64_t begin, end;
-        chunk_range(n, threads, t, begin, end);
-        auto &mine = parts[t];
+      std::vector<std::vector<Key>> collected;
+      collected.resize(size_t(parts));
+      each_part([&](int64_t begin, int64_t end, int64_t part) {
+        auto &mine = collected[size_t(part)];
         for (int64_t i = begin; i < end; ++i) {
           const Key key = abs_key(x[i]);
           if (key <= Traits::kInfinity && (key & prefix_mask) == prefix) mine.push_back(key);
         }
-      }
+      });
       std::vector<Key> keys;
       keys.reserve(size_t(bucket));
-      for (auto &p : parts) keys.insert(keys.end(), p.begin(), p.end());
+      for (auto &p : collected) keys.insert(keys.end(), p.begin(), p.end());
       std::nth_element(keys.begin(), keys.begin() + rank_low, keys.end());
       const Key low = keys[size_t(rank_low)];
       std::nth_element(keys.begin() + rank_low, keys.begin() + rank_high, keys.end());
@@ -154,8 +173,8 @@ AbsOrderStatistics<T> select_abs_order_statistics(const T *x, int64_t n, double 
 }
 
 template AbsOrderStatistics<float> select_abs_order_statistics<float>(const float *, int64_t,
-                                                                      double);
+                                                                      double, int64_t);
 template AbsOrderStatistics<double> select_abs_order_statistics<double>(const double *, int64_t,
-                                                                        double);
+                                                                        double, int64_t);
 
 }  // namespace nearzero

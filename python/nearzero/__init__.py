@@ -12,8 +12,8 @@ from .analysis import (describe_groups, describe_near_zero_explanation,
                        describe_top_near_zero_explanandum, filter_classifications, filter_groups,
                        group_classifications, near_zero_explanation, standardize, summarise,
                        tensor_near_zero_explanation, tensor_units_near_zero_explanation)
-from .ops import (conv_backprop_filter_classify, conv_backprop_input_classify, conv_classify,
-                  matmul_classify, multiply_classify, tensor_classify, tensordot_classify)
+from .ops import (classification_mask, conv_backprop_filter_classify,
+                  conv_backprop_input_classify, conv_classify, matmul_classify, multiply_classify, tensor_classify, tensordot_classify)
 from .terms import classify_terms
 from .thresholds import threshold
 
@@ -35,6 +35,7 @@ __all__ = [
     "GradientRecorder",
     "Report",
     "build_info",
+    "classification_mask",
     "classify_terms",
     "conv_backprop_filter_classify",
     "conv_backprop_input_classify",

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Operand", "as_operand", "common_device", "compute_dtype", "to_numpy"]
+__all__ = ["Operand", "as_operand", "common_device", "compute_dtype", "distinct_view", "to_numpy"]
 
 _FLOAT_KINDS = {"float16", "bfloat16", "float32", "float64"}
 
@@ -57,10 +57,36 @@ def _dtype_name(dtype_str: str, kind_char: str) -> str:
     raise TypeError(f"unsupported dtype {dtype_str}; use a float, integer or bool array")
 
 
+def _check_torch_tensor(x, name: str) -> None:
+    """Refuses torch tensors that have no plain strided storage to read."""
+    torch = _torch()
+    if x.is_nested:
+        raise TypeError(f"{name} is a nested tensor, which is not supported; pass its "
+                        "components one at a time, or x.to_padded_tensor(0.0)")
+    if x.layout != torch.strided:
+        raise TypeError(f"{name} has layout {x.layout}, which is not supported; pass "
+                        f"{name}.to_dense()")
+    functorch = getattr(torch._C, "_functorch", None)
+    if functorch is not None and (functorch.is_batchedtensor(x) or
+                                  functorch.is_functorch_wrapped_tensor(x)):
+        raise TypeError(f"{name} is a tensor inside torch.func (vmap, grad); nearzero ops run "
+                        "on plain tensors only: call them outside the transformed function")
+
+
+def _check_masked(x, name: str) -> None:
+    if isinstance(x, np.ma.MaskedArray) and np.ma.getmask(x) is not np.ma.nomask and \
+            np.ma.getmask(x).any():
+        raise TypeError(
+            f"{name} is a masked array with masked values, which nearzero does not read; pass "
+            f"{name}.filled(np.nan) with nan_policy='omit' to leave them out of every class, or "
+            f"{name}.filled(0) to count them as zeros")
+
+
 def as_operand(x, name: str) -> Operand:
     """Classify `x` by array library and device; raises TypeError for unsupported inputs."""
     torch = _torch()
     if torch is not None and isinstance(x, torch.Tensor):
+        _check_torch_tensor(x, name)
         dtype = str(x.dtype).replace("torch.", "")
         kind_char = "c" if x.is_complex() else ("b" if x.dtype == torch.bool else "f")
         if not x.is_floating_point() and kind_char == "f":
@@ -79,10 +105,14 @@ def as_operand(x, name: str) -> Operand:
     if isinstance(x, (list, tuple, int, float, bool, np.generic, np.ndarray)) or hasattr(
         x, "__array__"
     ):
+        _check_masked(x, name)
         arr = np.asarray(x)
+        if isinstance(arr, np.ma.MaskedArray):
+            arr = arr.data
         if arr.dtype == object:
             raise TypeError(f"{name} could not be converted to a numeric array")
-        return Operand(arr, "numpy", "cpu", _dtype_name(str(arr.dtype), arr.dtype.kind),
+        native = arr.dtype.newbyteorder("=") if arr.dtype.byteorder not in "=|" else arr.dtype
+        return Operand(arr, "numpy", "cpu", _dtype_name(str(native), arr.dtype.kind),
                        tuple(arr.shape), name)
     raise TypeError(f"{name} must be a NumPy array, torch tensor or CUDA array, got {type(x)!r}")
 
@@ -100,8 +130,23 @@ def common_device(*operands: Operand) -> str:
     return operands[0].device
 
 
+def distinct_view(values: np.ndarray):
+    """The elements of `values` each read once: broadcast (stride-0) axes cut to length 1,
+    and how many times every element repeats in `values` (the product of those axes)."""
+    repeat, index = 1, []
+    for size, stride in zip(values.shape, values.strides):
+        if stride == 0 and size > 1:
+            repeat *= size
+            index.append(slice(0, 1))
+        else:
+            index.append(slice(None))
+    return values[tuple(index)], repeat
+
+
 def to_numpy(op: Operand, dtype: np.dtype | None = None) -> np.ndarray:
-    """NumPy view of a CPU operand, converted to `dtype` (float32 for non-float64 by default)."""
+    """NumPy view of a CPU operand in `dtype` (float32 for non-float64 by default), native byte
+    order, aligned, with strides in whole elements: the input itself where it already is, else
+    one contiguous copy of its distinct elements (broadcast axes stay stride 0)."""
     if op.on_cuda:
         raise ValueError(f"{op.name} is on {op.device}; to_numpy needs a CPU array")
     target = np.dtype(dtype) if dtype is not None else (
@@ -111,7 +156,16 @@ def to_numpy(op: Operand, dtype: np.dtype | None = None) -> np.ndarray:
         value = value.detach()
         if value.is_conj():
             value = value.resolve_conj()
+        if value.is_neg():
+            value = value.resolve_neg()
         if op.dtype == "bfloat16":
             value = value.float()
         value = value.numpy()
-    return np.asarray(value).astype(target, copy=False)
+    value = np.asarray(value)
+    usable = (value.dtype == target and value.flags.aligned and
+              all(s % value.itemsize == 0 for n, s in zip(value.shape, value.strides) if n > 1))
+    if usable:
+        return value
+    distinct, repeat = distinct_view(value)
+    converted = np.array(distinct, dtype=target, order="C", copy=True)  # fresh strides
+    return np.broadcast_to(converted, value.shape) if repeat > 1 else converted

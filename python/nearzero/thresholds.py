@@ -13,7 +13,7 @@ from numbers import Real
 import numpy as np
 
 from . import _backend
-from ._arrays import Operand, as_operand, to_numpy
+from ._arrays import Operand, as_operand, distinct_view, to_numpy
 
 __all__ = ["threshold", "percentile_fraction", "resolve_thresholds", "count_nans"]
 
@@ -36,10 +36,35 @@ def check_nan_policy(nan_policy: str) -> None:
         raise ValueError(f"nan_policy must be 'raise' or 'omit', got {nan_policy!r}")
 
 
+_NAN_BLOCK = 1 << 20  # elements tested at a time: the test's bool mask stays small
+
+
+def _blocks(values: np.ndarray):
+    """Views of `values` of at most _NAN_BLOCK elements each that together cover it."""
+    if values.size <= _NAN_BLOCK or values.ndim == 0:
+        yield values
+    elif values.ndim == 1:
+        for start in range(0, values.shape[0], _NAN_BLOCK):
+            yield values[start:start + _NAN_BLOCK]
+    else:
+        row_size = values.size // values.shape[0]
+        if row_size > _NAN_BLOCK:
+            for row in values:
+                yield from _blocks(row)
+        else:
+            step = _NAN_BLOCK // row_size
+            for start in range(0, values.shape[0], step):
+                yield values[start:start + step]
+
+
 def count_nans(values: np.ndarray) -> int:
+    """NaNs in `values`, reading each element of a broadcast view once, in blocks."""
     if values.dtype.kind != "f":
         return 0
-    return int(np.count_nonzero(np.isnan(values)))
+    distinct, repeat = distinct_view(values)
+    if distinct.flags.c_contiguous or distinct.flags.f_contiguous:
+        distinct = distinct.ravel(order="K")  # a view: memory order
+    return sum(int(np.count_nonzero(np.isnan(b))) for b in _blocks(distinct)) * repeat
 
 
 def raise_on_nans(values: np.ndarray, name: str, nan_policy: str) -> None:
@@ -64,34 +89,35 @@ def _round_to_bfloat16(value: np.float32) -> float:
 
 
 def in_dtype(value: float, dtype: str) -> float:
-    """`value` rounded to the input's dtype (float32 for integer and bool inputs)."""
+    """`value` rounded to the input's dtype (float32 for integer and bool inputs). float32
+    rounding is done by the compiled core, which keeps subnormals whatever the calling thread's
+    flush-to-zero mode (NumPy's would flush them)."""
     with np.errstate(over="ignore"):
         if dtype == "float64":
             return float(value)
         if dtype == "float16":
             return float(np.float16(value))
+        single = _backend.core.round_to_f32(float(value))
         if dtype == "bfloat16":
-            return _round_to_bfloat16(np.float32(value))
-        return float(np.float32(value))
+            return _round_to_bfloat16(np.float32(single))
+        return single
 
 
 def _midpoint(low: float, high: float, dtype: str) -> float:
-    """0.5 * (low + high) in the input's dtype, as the original computed it."""
+    """0.5 * (low + high) in the input's dtype, as the original computed it. float32 and
+    float64 midpoints are taken in the compiled core with subnormals kept, whatever the calling
+    thread's flush-to-zero mode (torch.set_flush_denormal)."""
     if dtype == "float64":
-        total = low + high
-        return 0.5 * total if math.isfinite(total) or not math.isfinite(high) else 0.5 * low + 0.5 * high
-    with np.errstate(over="ignore"):
-        if dtype == "float16":
+        return _backend.core.abs_midpoint_f64(low, high)
+    if dtype == "float16":  # float16 values are normal float32 numbers: no mode matters
+        with np.errstate(over="ignore"):
             lo, hi = np.float16(low), np.float16(high)
             total = lo + hi
             mid = np.float16(0.5) * total if np.isfinite(total) or not np.isfinite(hi) else (
                 np.float16(0.5) * lo + np.float16(0.5) * hi)
-            return float(mid)
-        lo, hi = np.float32(low), np.float32(high)
-        total = lo + hi
-        mid = np.float32(0.5) * total if np.isfinite(total) or not np.isfinite(hi) else (
-            np.float32(0.5) * lo + np.float32(0.5) * hi)
-        return in_dtype(float(mid), dtype)
+        return float(mid)
+    mid = _backend.core.abs_midpoint_f32(low, high)  # exactly a float32 already
+    return in_dtype(mid, dtype) if dtype == "bfloat16" else mid
 
 
 def threshold_of(op: Operand, values, confidence, nan_policy: str) -> float:
@@ -107,10 +133,11 @@ def threshold_of(op: Operand, values, confidence, nan_policy: str) -> float:
 
         low, high, count, nans = _cuda_dispatch.abs_order_statistics(op, values, fraction)
     else:
-        flat = np.ascontiguousarray(values).reshape(-1)
+        distinct, repeat = distinct_view(values)
+        flat = np.ascontiguousarray(distinct).reshape(-1)
         select = (_backend.core.abs_order_statistics_f64 if flat.dtype == np.float64
                   else _backend.core.abs_order_statistics_f32)
-        low, high, count, nans = select(flat, fraction)
+        low, high, count, nans = select(flat, fraction, repeat)
     if nans and nan_policy == "raise":
         raise ValueError(
             f"{op.name} contains {nans} NaN value{'s' if nans != 1 else ''} of {size}; "
@@ -137,10 +164,22 @@ def threshold(x, confidence: float = 0.95, *, nan_policy: str = "raise") -> floa
     return threshold_of(op, values, confidence, nan_policy)
 
 
+def _scalar(value):
+    """A 0-d array or tensor as its Python number; anything else unchanged."""
+    if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):
+        return value.item()
+    return value
+
+
 def check_threshold_value(value, name: str) -> float:
+    value = _scalar(value)
     if isinstance(value, bool) or not isinstance(value, Real):
         raise ValueError(f"{name} must be a number or None, got {value!r}")
-    v = float(value)
+    try:
+        v = float(value)
+    except OverflowError:
+        raise ValueError(f"{name} is too large for a float (an int of {len(str(value))} "
+                         "digits); pass float('inf') to make every finite value near zero") from None
     if math.isnan(v) or v < 0:
         raise ValueError(f"{name} must be a non-negative number, got {value!r}")
     return v
@@ -150,11 +189,12 @@ def resolve_thresholds(thresholds) -> tuple:
     """Normalise `thresholds=` (None, one number, or a pair of numbers/None) to a pair."""
     if thresholds is None:
         return None, None
+    if isinstance(thresholds, (str, bytes)):
+        raise ValueError(f"thresholds must be None, a number or a pair of numbers, got the "
+                         f"string {thresholds!r}")
+    thresholds = _scalar(thresholds)
     if isinstance(thresholds, Real) and not isinstance(thresholds, bool):
         v = check_threshold_value(thresholds, "thresholds")
-        return v, v
-    if isinstance(thresholds, np.ndarray) and thresholds.ndim == 0:
-        v = check_threshold_value(thresholds.item(), "thresholds")
         return v, v
     try:
         items = list(thresholds)

@@ -94,8 +94,10 @@ def check_reduce(reduce) -> None:
         raise ValueError(f"reduce must be None, 'all' or 'channel' (as given to the op), got {reduce!r}")
 
 
-def check_shapes(counts, sums, terms=None, mask=None, *, term_count=None) -> int:
-    """Validate shapes; returns the number of terms (3 or 9)."""
+def check_shapes(counts, sums, terms=None, mask=None, *, term_count=None,
+                 negative_counts=False) -> int:
+    """Validate shapes and values; returns the number of terms (3 or 9). Negative counts are
+    refused unless `negative_counts` (filtering re-orders any numbers as the original did)."""
     if tuple(counts.shape) != tuple(sums.shape):
         raise ValueError(f"counts and sums have different shapes: {tuple(counts.shape)} != "
                          f"{tuple(sums.shape)}")
@@ -112,7 +114,28 @@ def check_shapes(counts, sums, terms=None, mask=None, *, term_count=None) -> int
     if mask is not None and tuple(np.shape(mask)) != tuple(counts.shape[:-1]):
         raise ValueError(f"mask must have the value shape of counts and sums: expected "
                          f"{tuple(counts.shape[:-1])}, got {tuple(np.shape(mask))}")
+    check_values(counts, sums, negative_counts)
     return n_terms
+
+
+def _is_complex(x) -> bool:
+    dtype = getattr(x, "dtype", None)
+    if library_of(x) == "torch":
+        return bool(x.is_complex())
+    return dtype is not None and np.dtype(dtype).kind == "c"
+
+
+def check_values(counts, sums, negative_counts=False) -> None:
+    """Counts are non-negative numbers, sums real: anything else is not a classify result."""
+    for name, x in (("counts", counts), ("sums", sums)):
+        if _is_complex(x):
+            raise TypeError(f"{name} are complex (dtype {x.dtype}); classify results are real")
+    kind = np.dtype(str(counts.dtype).replace("torch.", "")).kind if library_of(counts) == "torch" \
+        else np.dtype(counts.dtype).kind
+    if kind not in "biuf":
+        raise TypeError(f"counts must be numbers, got dtype {counts.dtype}")
+    if not negative_counts and kind in "if" and bool((counts < 0).any()):
+        raise ValueError("counts must not be negative: they count products in each class")
 
 
 def as_planes(array: np.ndarray) -> np.ndarray:

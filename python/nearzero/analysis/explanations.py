@@ -4,7 +4,7 @@ and negative products cancelling), each measured on the selected output cells an
 
 from __future__ import annotations
 
-from ..thresholds import percentile_fraction
+from ..thresholds import check_threshold_value, percentile_fraction
 from . import _device
 from ._results import check_reduce, check_shapes, unpack
 
@@ -85,6 +85,8 @@ def near_zero_explanation(counts, sums=None, terms=None, *, mask=None, input_nam
         if terms is not None:
             terms = terms.reshape(1, -1)
     check_shapes(counts, sums, terms, mask, term_count=9)
+    if threshold is not None:
+        threshold = check_threshold_value(threshold, "threshold")
     if threshold is None and reduce is None:
         threshold = _output_threshold(sums, confidence)
     count_cells, sum_cells = _device.selected_cells(counts, sums, terms, mask, 9)

@@ -38,7 +38,7 @@ def filter_classifications(counts, sums, completeness=0.75):
     torch or CuPy results (copied to the host) and the reduced forms (their cells are rows).
     """
     counts, sums, _ = unpack(counts, sums)
-    n_terms = check_shapes(counts, sums)
+    n_terms = check_shapes(counts, sums, negative_counts=True)
     completeness = _check_completeness(completeness)
     counts, sums = to_host(counts), to_host(sums)
     value_shape = counts.shape[:-1]
@@ -68,6 +68,13 @@ def filter_groups(count_groups, sum_groups, term_groups, completeness=0.75, max_
     returns the fraction of cells the kept groups hold (1.0 when there are no cells).
     """
     completeness = 1.0 if completeness is None else _check_completeness(completeness)
+    lengths = (len(count_groups), len(sum_groups), len(term_groups))
+    if len(set(lengths)) != 1:
+        raise ValueError(f"count_groups, sum_groups and term_groups must hold one entry per "
+                         f"group, got {lengths[0]}, {lengths[1]} and {lengths[2]} entries")
+    if max_groups is not None and (isinstance(max_groups, bool) or not isinstance(
+            max_groups, (int, np.integer)) or max_groups < 0):
+        raise ValueError(f"max_groups must be None or a non-negative int, got {max_groups!r}")
     sizes = np.array([np.shape(c)[0] for c in count_groups], dtype=np.int64)
     total = int(sizes.sum())
     remaining = np.cumsum(sizes[::-1])[::-1]  # cells in this group and every later one

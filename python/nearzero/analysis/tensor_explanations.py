@@ -5,6 +5,7 @@ zero (or negative), and how many of its units are near zero everywhere.
 from __future__ import annotations
 
 from . import _device
+from ..thresholds import check_threshold_value
 from ._format import format_threshold
 from ._results import check_reduce, check_shapes, like, unpack
 
@@ -37,6 +38,8 @@ def tensor_near_zero_explanation(counts, sums=None, *, mask=None, threshold=None
                          "tensor_classify result, not a reduced one")
     counts, sums, mask = _reduced_as_cells(counts, sums, mask, reduce)
     check_shapes(counts, sums, None, mask, term_count=3)
+    if threshold is not None:
+        threshold = check_threshold_value(threshold, "threshold")
     count_cells, sum_cells = _device.selected_cells(counts, sums, None, mask, 3)
     totals = _device.class_totals(count_cells)
     total = int(totals.sum())
@@ -76,6 +79,8 @@ def tensor_units_near_zero_explanation(counts, sums=None, *, mask=None, threshol
         raise ValueError("reduce='all' results have no units left; classify with "
                          "reduce='channel' or pass the full result")
     check_shapes(counts, sums, None, mask, term_count=3)
+    if threshold is not None:
+        threshold = check_threshold_value(threshold, "threshold")
     condition = "near-zero or negative" if negatives_are_bad else "near-zero"
     if reduce == "channel":
         dead = _dead_channels(counts, mask, negatives_are_bad)

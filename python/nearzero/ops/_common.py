@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from numbers import Integral
 
 import numpy as np
 
@@ -160,10 +161,22 @@ def normalise_mask(mask, value_shape):
     return np.ascontiguousarray(m)
 
 
+def check_channel_axis(channel_axis, reduce) -> int:
+    """`channel_axis=` of the elementwise ops: an int, only with a reduction (-1 if None)."""
+    if channel_axis is None:
+        return -1
+    if isinstance(channel_axis, bool) or not isinstance(channel_axis, Integral):
+        raise TypeError(f"channel_axis must be an int, got {channel_axis!r}")
+    if reduce is None:
+        raise ValueError("channel_axis applies to reduce='channel' only; pass "
+                         "reduce='channel' or leave channel_axis out")
+    return int(channel_axis)
+
+
 def reduction_layout(value_shape: tuple, reduce, channel_axis: int):
     """The kernel's reduce mode, the number of cells, and for reduce='channel' the number of
     channels and the cells after the channel axis (1 and 1 otherwise)."""
-    if reduce not in REDUCE_MODES:
+    if not isinstance(reduce, (str, type(None))) or reduce not in REDUCE_MODES:
         raise ValueError(f"reduce must be None, 'all' or 'channel', got {reduce!r}")
     mode = REDUCE_MODES[reduce]
     cells = int(np.prod(value_shape, dtype=np.int64))

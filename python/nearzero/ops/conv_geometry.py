@@ -14,6 +14,9 @@ from numbers import Integral
 __all__ = ["ConvGeometry", "forward_geometry", "filter_grad_geometry", "input_grad_geometry"]
 
 DATA_FORMATS = ("channels_last", "channels_first")
+# Largest stride, dilation, padding or size a geometry may hold: far beyond any real convolution,
+# small enough that the kernels' int64 index arithmetic cannot overflow.
+MAX_EXTENT = 2**40
 
 
 @dataclass(frozen=True)
@@ -104,9 +107,13 @@ def _check_format(data_format) -> str:
     return data_format
 
 
-def _per_dim(value, dims: int, name: str) -> tuple:
-    """An int or one int per spatial dimension, each >= 1."""
-    if isinstance(value, Integral) and not isinstance(value, bool):
+def _per_dim(value, dims: int, name: str, data_format: str) -> tuple:
+    """An int, or one int per spatial dimension, or (as TensorFlow) one int or one per
+    dimension of the input with 1 for the batch and channel entries; each >= 1."""
+    def is_int(v):
+        return isinstance(v, Integral) and not isinstance(v, bool)
+
+    if is_int(value):
         values = (int(value),) * dims
     else:
         try:
@@ -114,14 +121,56 @@ def _per_dim(value, dims: int, name: str) -> tuple:
         except TypeError:
             raise ValueError(f"{name} must be an int or a sequence of {dims} ints, "
                              f"got {value!r}") from None
-        if len(values) != dims or not all(
-                isinstance(v, Integral) and not isinstance(v, bool) for v in values):
-            raise ValueError(f"{name} must be an int or {dims} ints (one per spatial "
-                             f"dimension), got {value!r}")
+        if not all(is_int(v) for v in values) or len(values) not in (1, dims, dims + 2):
+            raise ValueError(f"{name} must be an int, {dims} ints (one per spatial dimension) "
+                             f"or {dims + 2} ints with 1 for the batch and channel entries, "
+                             f"got {value!r}")
         values = tuple(int(v) for v in values)
+        if len(values) == 1:
+            values = values * dims
+        elif len(values) == dims + 2:
+            channel = 1 if data_format == "channels_first" else dims + 1
+            if values[0] != 1 or values[channel] != 1:
+                raise ValueError(f"{name} of the batch and channel axes must be 1, got {value!r} "
+                                 f"({data_format})")
+            values = tuple(v for i, v in enumerate(values) if i not in (0, channel))
     if any(v < 1 for v in values):
         raise ValueError(f"{name} must be positive, got {value!r}")
+    if any(v > MAX_EXTENT for v in values):
+        raise ValueError(f"{name} is too large: {value!r} (at most {MAX_EXTENT})")
     return values
+
+
+def _check_extents(geometry: "ConvGeometry", op: str) -> None:
+    """Every element count and position the kernels compute must fit in int64 with room to
+    spare: refuses geometries that would overflow, naming the argument."""
+    def product(values):
+        out = 1
+        for v in values:
+            out *= v
+        return out
+
+    g = geometry
+    for name, values in (("batch size", [g.batch]), ("channels", [g.in_channels, g.out_channels]),
+                         ("groups", [g.groups]), ("input size", g.input_spatial),
+                         ("kernel size", g.kernel_spatial)):
+        if any(v >= 2**62 for v in values):
+            raise ValueError(f"{op}: {name} {values} is too large for the kernels' int64 indices")
+    counts = {"inputs": g.batch * g.in_channels * product(g.input_spatial),
+              "output": g.batch * g.out_channels * product(g.output_spatial),
+              "kernel": g.in_per_group * g.out_channels * product(g.kernel_spatial)}
+    for what, count in counts.items():
+        if count >= 2**62:
+            raise ValueError(f"{op}: the {what} would have {count} elements, more than the "
+                             "kernels can index (2**62)")
+    for d in range(g.spatial_dims):
+        reach = (g.output_spatial[d] * g.strides[d] + g.kernel_spatial[d] * g.dilations[d] +
+                 g.padding[d][0] + g.padding[d][1] + g.input_spatial[d])
+        if reach >= 2**62:
+            raise ValueError(
+                f"{op}: positions along spatial dimension {d} overflow int64 (strides "
+                f"{g.strides}, dilations {g.dilations}, padding {g.padding}, input "
+                f"{g.input_spatial}): make them smaller")
 
 
 def _explicit_padding(padding, dims: int) -> tuple:
@@ -226,9 +275,11 @@ def forward_geometry(input_shape, kernel_shape, strides=1, padding="VALID", dila
             f"{groups} group(s) ({data_format})")
     if any(k < 1 for k in k_sp):
         raise ValueError(f"{op}: kernel spatial size must be positive, got shape {kernel_shape}")
-    strides = _per_dim(strides, dims, "strides")
-    dilations = _per_dim(dilations, dims, "dilations")
+    strides = _per_dim(strides, dims, "strides", data_format)
+    dilations = _per_dim(dilations, dims, "dilations", data_format)
     pads = _resolve_padding(padding, in_sp, k_sp, strides, dilations)
+    if any(v > MAX_EXTENT for pair in pads for v in pair):
+        raise ValueError(f"{op}: padding is too large: {padding!r} (at most {MAX_EXTENT})")
     out_sp = []
     for i, k, s, d, (before, after) in zip(in_sp, k_sp, strides, dilations, pads):
         span = i + before + after - ((k - 1) * d + 1)
@@ -237,8 +288,10 @@ def forward_geometry(input_shape, kernel_shape, strides=1, padding="VALID", dila
         raise ValueError(
             f"{op}: the output would be empty: {input_name} spatial size {in_sp} with kernel "
             f"{k_sp}, dilations {dilations}, strides {strides} and padding {pads}")
-    return ConvGeometry(data_format, batch, in_channels, out_channels, groups, in_sp, k_sp,
-                        tuple(out_sp), strides, dilations, pads)
+    geometry = ConvGeometry(data_format, batch, in_channels, out_channels, groups, in_sp, k_sp,
+                            tuple(out_sp), strides, dilations, pads)
+    _check_extents(geometry, op)
+    return geometry
 
 
 def _check_kernel_shape(kernel_shape, op):

@@ -10,7 +10,11 @@ __all__ = ["matmul_classify", "tensordot_classify"]
 
 
 def _element_strides(a: np.ndarray):
-    return [s // a.itemsize for s in a.strides]
+    """Strides in elements; an axis of length 1 is never stepped along, so its stride is 0."""
+    strides = [s if n > 1 else 0 for n, s in zip(a.shape, a.strides)]
+    if any(s % a.itemsize for s in strides):  # to_numpy's views never have these
+        raise ValueError(f"internal error: strides {a.strides} are not whole elements")
+    return [s // a.itemsize for s in strides]
 
 
 def _batch_offsets(batch_shape, a_batch_shape, a_batch_strides):
@@ -87,8 +91,14 @@ def matmul_classify(x, y, confidence: float = 0.95, thresholds=None,
     return _run_matmul(prepared, *prepared.values, value_shape, reduce, mask, return_thresholds)
 
 
+def _is_int(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
 def _tensordot_axes(axes, x_ndim, y_ndim):
-    if isinstance(axes, (int, np.integer)):
+    if isinstance(axes, (bool, np.bool_)):
+        raise ValueError(f"tensordot_classify: axes must be an int or a pair, got {axes!r}")
+    if _is_int(axes):
         if axes < 0 or axes > min(x_ndim, y_ndim):
             raise ValueError(f"tensordot_classify: axes={axes} is out of range for ranks "
                              f"{x_ndim} and {y_ndim}")
@@ -97,8 +107,13 @@ def _tensordot_axes(axes, x_ndim, y_ndim):
         ax, ay = axes
     except (TypeError, ValueError):
         raise ValueError(f"tensordot_classify: axes must be an int or a pair, got {axes!r}") from None
-    ax = [ax] if isinstance(ax, (int, np.integer)) else list(ax)
-    ay = [ay] if isinstance(ay, (int, np.integer)) else list(ay)
+    try:
+        ax = [ax] if _is_int(ax) else list(ax)
+        ay = [ay] if _is_int(ay) else list(ay)
+    except TypeError:
+        raise ValueError(f"tensordot_classify: axes must be an int or a pair, got {axes!r}") from None
+    if not all(_is_int(i) for i in ax + ay):
+        raise ValueError(f"tensordot_classify: axes must hold ints, got {axes!r}")
     if len(ax) != len(ay):
         raise ValueError(f"tensordot_classify: axes {ax} and {ay} have different lengths")
     for a, nd in ((ax, x_ndim), (ay, y_ndim)):
