@@ -141,7 +141,7 @@ def test_unsupported_layer_gets_gradient_statistics_and_a_note():
     report = explain_near_zero_gradients(recorder, "1")
     d = report.to_dict()
     assert d["layer_type"] == "BatchNorm2d" and not d["supported"]
-    assert "not analysed" in d["notes"][0]
+    assert "affine parameters" in d["notes"][0] and d["status"] == "gradients_only"
     assert {s["key"] for s in d["sections"]} == {"dJ/dweight", "dJ/dbias"}
     assert "Gradients..." in str(report)
 

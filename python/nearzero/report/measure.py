@@ -28,8 +28,11 @@ def near_zero_mask(values: torch.Tensor, threshold: float) -> torch.Tensor:
 class Measurer:
     """Measures tensors and computations of one layer at one confidence level."""
 
-    def __init__(self, confidence: float):
+    def __init__(self, confidence: float, *, omit_non_finite: bool = False):
+        """`omit_non_finite`: the layer's tensors hold NaN where they were not finite; a tensor
+        with no finite value at all then gets threshold 0 (nothing in it is near zero)."""
         self.confidence = float(confidence)
+        self.omit_non_finite = omit_non_finite
         self.noteworthy_fraction = 1.1 * (1.0 - self.confidence)
 
     def expected_fraction(self, size: int, given_threshold: bool = False) -> float:
@@ -49,6 +52,8 @@ class Measurer:
     def threshold(self, x: torch.Tensor, sharded: bool = True) -> float:
         """`sharded`: each process holds part of the batch (activations), rather than the same
         tensor (weights, averaged gradients)."""
+        if self.omit_non_finite and dist.global_count(~torch.isnan(x)) == 0:
+            return 0.0
         return dist.threshold(x, self.confidence, sharded=sharded)
 
     def tensor(self, key: str, title: str, x: torch.Tensor, *, threshold: float = None,
