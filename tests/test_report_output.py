@@ -101,7 +101,7 @@ def test_overview_table_and_round_trip():
     overview = explain_model(model, inputs=x, targets=y, loss_fn=F.cross_entropy)
     d = overview.to_dict()
     assert [layer["layer"] for layer in d["layers"]][0] == "4"
-    assert {layer["layer"] for layer in d["layers"]} == {"0", "4", "6"}
+    assert {layer["layer"] for layer in d["layers"]} == {"0", "1", "4", "6"}  # 1: BatchNorm2d
     fractions = [layer["near_zero_fraction"] for layer in d["layers"]]
     assert fractions == sorted(fractions, reverse=True)
     text = str(overview)
@@ -174,8 +174,13 @@ def test_bad_arguments():
         F.cross_entropy(model(x), y).backward()
     with pytest.raises(ValueError, match="GradientRecorder already"):
         explain_near_zero_gradients(recorder, "4", inputs=x)
+    with pytest.raises(ValueError, match="'2' .ReLU. is parameter-free"):
+        explain_near_zero_gradients(recorder, "2")
+    narrow = GradientRecorder(model, layers=["4"], record_every=1)
+    with narrow.step(0):
+        F.cross_entropy(model(x), y).backward()
     with pytest.raises(ValueError, match="not recorded"):
-        explain_near_zero_gradients(recorder, "1")
+        explain_near_zero_gradients(narrow, "1")
 
 
 @pytest.mark.parametrize("precision", ["bfloat16-autocast", "float64"])

@@ -10,6 +10,7 @@ needs autograd, is computed in `finish`, after the backward pass.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import torch
@@ -49,6 +50,14 @@ class LayerCapture:
     recomputed: bool = False  # the forward pass ran again during backward (checkpointing)
     pending_activation: tuple = None  # (module or function, holders) until `finish`
     z_holder: GradHolder = None  # receives dJ/dZ_l
+
+
+def eager_if(recording: bool):
+    """Compiled code runs eagerly while a step is recorded: hooks come and go on those steps
+    only, and compiling for them would recompile on every recorded step."""
+    if not recording or not hasattr(torch.compiler, "set_stance"):
+        return nullcontext()
+    return torch.compiler.set_stance("force_eager")
 
 
 def recomputing() -> bool:
