@@ -51,8 +51,9 @@ def _dead_activation(activation, forward) -> list:
                  "ELU or SiLU",
                  "lower the learning rate (large updates push units into the dead region) or "
                  "add gradient clipping",
-                 "add normalisation (BatchNorm / LayerNorm) before the activation",
                  "use He (Kaiming) initialisation for the weights"]
+        if not forward.get("norm"):
+            tips.insert(-1, "add normalisation (BatchNorm / LayerNorm) before the activation")
     return tips
 
 

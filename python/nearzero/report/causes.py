@@ -132,7 +132,13 @@ def _dead_positions_forward(math, tensors: dict, thresholds: dict) -> dict:
               "mean_product": mean_product}
     norm = tensors.get("norm")
     if norm is not None and x is not z:
-        result.update(_norm_hold(norm, dead, count, x, math))
+        # Over the dead units where there are any: their shift, not the whole layer's.
+        where = dead
+        if bool(units.any()):
+            shape = [1] * dead.dim()
+            shape[math.unit_axis] = -1
+            where = units.reshape(shape).expand(dead.shape)
+        result.update(_norm_hold(norm, where, dist.global_count(where), x, math))
         result["description"] = result["holder_description"]
         return result
     if bias is not None and mean_bias < 0 and mean_bias < mean_product:

@@ -8,6 +8,7 @@ import numpy as np
 from ..analysis import summarise
 
 CAUSE_TITLES = {
+    "non_finite": "NaN or Inf values",
     "inputs_near_zero": "inputs near zero (A_0)",
     "dead_activation": "dead activation (S_l)",
     "weights_near_zero": "weights near zero (W_l)",
@@ -81,8 +82,12 @@ def _header(data: dict) -> list:
                        f"({data['near_zero_fraction'] * 100:.1f}%) "
                        f"{format_threshold(data['threshold'])} ({basis})"))
     if data.get("activation"):
-        lines.append(_line("activation", f"{data['activation']['name']} "
-                           f"({data['activation']['source']})"))
+        activation = data["activation"]
+        after = "".join(f" after {step}" for step in reversed(activation.get("path", [])))
+        lines.append(_line("activation", f"{activation['name']}{after} "
+                           f"({activation['source']})"))
+    if data.get("status") in ("frozen", "unused", "no_gradient"):
+        lines.append(_line("status", data["status"].replace("_", " ")))
     if data.get("world_size", 1) > 1:
         lines.append(_line("processes", f"{data['world_size']} (batch shards combined)"))
     for note in data.get("notes", []):
