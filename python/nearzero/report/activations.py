@@ -35,8 +35,9 @@ class Activation:
     path: list = field(default_factory=list)  # modules and ops between Z_l and the activation
 
 
-def derivative_of_module(module: nn.Module, z: torch.Tensor):
-    """S_l = d module(Z)/dZ at `z` when `module` is an elementwise activation, else None.
+def derivative_of_module(module: nn.Module, z: torch.Tensor, *, with_output: bool = False):
+    """S_l = d module(Z)/dZ at `z` when `module` is an elementwise activation, else None;
+    `with_output`: (S_l, module(Z)).
 
     Calls ``module.forward`` directly so that no hook fires, on a copy so that in-place
     activations do not touch `z`; parameters (PReLU) get no gradient.
@@ -58,7 +59,7 @@ def derivative_of_module(module: nn.Module, z: torch.Tensor):
         (s,) = torch.autograd.grad(out, leaf, torch.ones_like(out), retain_graph=not known)
         if not known and not _is_elementwise(lambda v: torch.autograd.grad(out, leaf, v)[0], s):
             return None
-    return s.detach()
+    return (s.detach(), out.detach()) if with_output else s.detach()
 
 
 def _saved(node, name, default):
@@ -99,12 +100,14 @@ def function_of_node(node):
     return builder(node) if builder is not None else None
 
 
-def derivative_of_function(function, x: torch.Tensor) -> torch.Tensor:
-    """S = d function(X)/dX at `x`, for a known elementwise `function`."""
+def derivative_of_function(function, x: torch.Tensor, *, with_output: bool = False):
+    """S = d function(X)/dX at `x`, for a known elementwise `function`; `with_output`:
+    (S, function(X))."""
     with torch.enable_grad():
         leaf = x.detach().clone().requires_grad_(True)
-        (s,) = torch.autograd.grad(function(leaf), leaf, torch.ones_like(leaf))
-    return s.detach()
+        out = function(leaf)
+        (s,) = torch.autograd.grad(out, leaf, torch.ones_like(leaf))
+    return (s.detach(), out.detach()) if with_output else s.detach()
 
 
 def function_name(node) -> str:

@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from .activations import (KNOWN_ACTIVATIONS, NOT_ACTIVATIONS, Activation, derivative_of_function,
                           derivative_of_module, function_name, function_of_node)
-from .chain import ChainIndex, GradHolder, Pending, is_norm, node_label, passes_through
+from .chain import ChainIndex, GradHolder, Kept, Pending, is_norm, node_label, passes_through
 from .layers import is_supported
 
 
@@ -50,6 +51,7 @@ class LayerCapture:
     recomputed: bool = False  # the forward pass ran again during backward (checkpointing)
     pending_activation: tuple = None  # (module or function, holders) until `finish`
     z_holder: GradHolder = None  # receives dJ/dZ_l
+    z_shape: tuple = None
 
 
 def eager_if(recording: bool):
@@ -70,8 +72,12 @@ class StepCapture:
     backward pass (it removes every hook) and returns {layer name: LayerCapture}; `remove`
     when the step fails."""
 
-    def __init__(self, model: nn.Module, layers: dict, step: int):
+    def __init__(self, model: nn.Module, layers: dict, step: int, *,
+                 copy_parameters: bool = True):
+        """`copy_parameters`: keep copies of W_l and b_l (an optimizer will change them after
+        the step); without, they are the parameters themselves, as they are now."""
         self.model = model
+        self.copy_parameters = copy_parameters
         self.layers = layers
         self.records = {name: LayerCapture(name, module, step) for name, module in layers.items()}
         self._chain = ChainIndex()
@@ -102,6 +108,12 @@ class StepCapture:
         self.remove()
         for name, record in self.records.items():
             record.grads = {p: g.detach().clone() for p, g in self._grads[name].items()}
+            for attribute in ("weight", "bias"):
+                kept = getattr(record, attribute)
+                if isinstance(kept, Kept):
+                    value = kept.get()
+                    setattr(record, attribute, value.clone() if self.copy_parameters and
+                            value is not None else value)
             _resolve_activation(record)
         return self.records
 
@@ -131,14 +143,13 @@ class StepCapture:
                 record.recomputed = True
             if inputs and isinstance(inputs[0], torch.Tensor) and (
                     full or isinstance(module, nn.Embedding)):  # Embedding: the indices
-                record.a0 = inputs[0].detach().clone()
+                record.a0 = Kept(inputs[0])
             if not full or not isinstance(output, torch.Tensor):
                 return  # other types: the input (Embedding indices) and gradients only
             weight, bias = getattr(module, "weight", None), getattr(module, "bias", None)
-            record.weight = weight.detach().clone() if isinstance(weight, torch.Tensor) else None
-            record.bias = bias.detach().clone() if isinstance(bias, torch.Tensor) else None
-            # Cloned: an in-place activation overwrites Z_l right after this hook.
-            record.z = output.detach().clone()
+            record.weight = Kept(weight) if isinstance(weight, torch.Tensor) else None
+            record.bias = Kept(bias) if isinstance(bias, torch.Tensor) else None
+            record.z = Kept(output)  # copied before an in-place activation overwrites it
             record.hooked = output.requires_grad
             holder = GradHolder(output)
             record.pending_activation = None
@@ -146,6 +157,7 @@ class StepCapture:
             record.z_holder = holder
             self._chain.add(Pending(record, output, record.z, output.grad_fn, output._version,
                                     holder))
+            record.z_shape = output.shape
 
         return hook
 
@@ -165,11 +177,13 @@ class StepCapture:
             self._activation_function(pending, nodes, functions[0], x)
             return
         path = pending.path + [node_label(n) for n in nodes]
-        if x.numel() != record.z.numel():
+        if x.numel() != record.z.tensor.numel():
             record.consumer, record.path = type(module).__name__, path
             return
         if passes_through(module) or _may_be_activation(module):
-            value = pending.value if not nodes else x.detach().clone()
+            value = pending.value if not nodes else Kept(x)
+            if getattr(module, "inplace", False):  # it is about to overwrite its input
+                value.copy()
             holder = pending.holder if not nodes else GradHolder(x)
             self._entering[id(module)] = (pending, path, value, holder)
         else:
@@ -181,34 +195,33 @@ class StepCapture:
             return
         pending, path, value, holder = entry
         record = pending.record
-        if not isinstance(output, torch.Tensor) or output.numel() != record.z.numel():
+        if not isinstance(output, torch.Tensor) or output.numel() != record.z.tensor.numel():
             record.consumer, record.path = type(module).__name__, path
             return
         if passes_through(module):
             if is_norm(module) and record.norm is None:
                 record.norm = _norm_parameters(module)
-            self._chain.add(Pending(record, output, output.detach().clone(), output.grad_fn,
+            self._chain.add(Pending(record, output, Kept(output), output.grad_fn,
                                     output._version, GradHolder(output),
                                     path + [type(module).__name__]))
             return
         record.path = path
-        record.x = value.reshape(record.z.shape)
-        record.a = output.detach().reshape(record.z.shape).clone()
-        record.pending_activation = (module, holder, GradHolder(output, record.z.shape))
+        record.x = value
+        record.pending_activation = (module, holder, GradHolder(output, record.z_shape))
 
     def _activation_function(self, pending, nodes, function_node, x):
         """A_l = f(chain) for an elementwise function f, `x` being A_l (perhaps reshaped)."""
         record = pending.record
         before = nodes[:nodes.index(function_node)]
-        if before or x.numel() != record.z.numel():
+        if before or x.numel() != record.z.tensor.numel() or (
+                pending.value.get() is None and pending.value is not record.z):
             record.consumer = function_name(function_node)  # f's input was not kept
             record.path = pending.path + [node_label(n) for n in before]
             return
         record.path = pending.path
-        record.x = pending.value.reshape(record.z.shape)
-        record.a = x.detach().reshape(record.z.shape).clone()
+        record.x = pending.value
         record.pending_activation = ((function_name(function_node), function_of_node(function_node)),
-                                     pending.holder, GradHolder(x, record.z.shape))
+                                     pending.holder, GradHolder(x, record.z_shape))
 
 
 def _may_be_activation(module: nn.Module) -> bool:
@@ -231,28 +244,52 @@ def _norm_parameters(module: nn.Module) -> dict:
 
 
 def _resolve_activation(record: LayerCapture) -> None:
-    """After backward: S_l at the activation's input, A_l's and the input's gradients."""
+    """After backward: the kept forward tensors, S_l and A_l at the activation's input, and the
+    gradients the hooks received."""
+    if isinstance(record.a0, Kept):
+        record.a0 = record.a0.get()
+    if isinstance(record.z, Kept):
+        kept_x = record.x is record.z
+        z = record.z.get()
+        record.z = z if z is not None else _recomputed_z(record)
+        if kept_x:
+            record.x = record.z
     if record.z_holder is not None:
         record.d_z = record.z_holder.grad
         record.z_holder = None
-    if record.pending_activation is None:
-        record.x = None
+    if isinstance(record.x, Kept):
+        record.x = record.x.get()
+    if record.pending_activation is None or record.x is None or record.z is None:
+        record.x, record.pending_activation = None, None
         return
     source, input_holder, output_holder = record.pending_activation
     record.pending_activation = None
+    x = record.x.reshape(record.z.shape)
     if isinstance(source, nn.Module):
-        s = derivative_of_module(source, record.x)
-        if s is None:  # not elementwise after all
-            record.consumer, record.x, record.a = type(source).__name__, None, None
+        found = derivative_of_module(source, x, with_output=True)
+        if found is None:  # not elementwise after all
+            record.consumer, record.x = type(source).__name__, None
             return
+        s, a = found
         activation = Activation(type(source).__name__, "module", path=list(record.path))
     else:
         name, function = source
-        s = derivative_of_function(function, record.x)
+        s, a = derivative_of_function(function, x, with_output=True)
         note = f"the activation is applied as a function ({name}); S_l is its exact derivative"
         activation = Activation(name, "function", note, path=list(record.path))
-    record.s = s.reshape(record.z.shape)
+    record.x, record.s, record.a = x, s, a
     record.activation = activation
     record.d_a = output_holder.grad
     grad = input_holder.grad
     record.d_x = None if grad is None else grad.reshape(record.z.shape)
+
+
+def _recomputed_z(record: LayerCapture):
+    """Z_l from A_0 and the captured weights, when an in-place function overwrote it."""
+    if record.a0 is None or record.weight is None:
+        return None
+    with torch.no_grad():
+        module = record.module
+        if isinstance(module, nn.Linear):
+            return F.linear(record.a0, record.weight, record.bias)
+        return module._conv_forward(record.a0, record.weight, record.bias)

@@ -23,6 +23,24 @@ _PASS_THROUGH_NODES = {
 _MAX_NODES = 6  # nodes searched back from a module's input towards a pending tensor
 
 
+class Kept:
+    """A tensor of the forward pass kept without a copy, with its version: `get()` gives it
+    only while nothing has changed it in place since (autograd's saved tensors are never
+    changed, so Linear and Conv inputs stay readable). `copy()` makes it safe from then on."""
+
+    def __init__(self, tensor: torch.Tensor):
+        self.tensor = tensor.detach()
+        self.version = tensor._version
+
+    def get(self):
+        return self.tensor if self.tensor._version == self.version else None
+
+    def copy(self) -> None:
+        if self.get() is not None:
+            self.tensor = self.tensor.clone()
+            self.version = self.tensor._version
+
+
 class GradHolder:
     """Receives the gradient of one tensor of the chain when backward reaches it (the first
     one, if the tensor is used twice: the report explains the layer's first call)."""
@@ -36,7 +54,8 @@ class GradHolder:
     def _store(self, grad):
         if self.grad is None:
             grad = grad.detach()
-            self.grad = (grad if self._shape is None else grad.reshape(self._shape)).clone()
+            # Kept without a copy: autograd hands each hook a gradient it does not change later.
+            self.grad = grad if self._shape is None else grad.reshape(self._shape)
 
 
 @dataclass
@@ -45,7 +64,7 @@ class Pending:
 
     record: object  # the LayerCapture
     tensor: torch.Tensor
-    value: torch.Tensor  # a copy of `tensor`'s values when it was made (in-place ops follow)
+    value: Kept  # `tensor`'s values when it was made
     node: object  # tensor.grad_fn when it was made (None without autograd)
     version: int
     holder: GradHolder  # dJ/d(tensor)

@@ -88,7 +88,7 @@ def capture_one_batch(model: nn.Module, layers, inputs, targets, loss_fn) -> dic
     params = list(inner.parameters())
     saved_grads = [p.grad for p in params]
     saved_buffers = [(b, b.detach().clone()) for b in inner.buffers()]
-    capture = StepCapture(inner, chosen, None)
+    capture = StepCapture(inner, chosen, None, copy_parameters=False)
     try:
         for p in params:
             p.grad = None
