@@ -12,6 +12,7 @@ from torch.nn import functional as F
 from . import distributed as dist
 from .activations import Activation, assumed_activation
 from . import coverage
+from .capture import resolve_activation
 from .causes import measure_causes, no_cause
 from .layers import LayerMath, is_supported, main_parameter_name, units_of
 from .measure import Measurer, near_zero_mask
@@ -27,6 +28,9 @@ GRAD_NOTE = ("the layer ran but got no gradients at this step (its output did no
 
 def build_report(capture, *, confidence: float = 0.99, threshold: float = None,
                  verbose: bool = False) -> Report:
+    if capture.pending_activation is not None:  # S_l made for this report only
+        capture = dataclasses.replace(capture)
+        resolve_activation(capture)
     module = capture.module
     param = main_parameter_name(module)
     data = _header(capture, param, confidence)
@@ -40,7 +44,7 @@ def build_report(capture, *, confidence: float = 0.99, threshold: float = None,
     grads = _averaged(capture.grads)
     grad = grads[param]
     found = count_non_finite(_forward_order(capture, param, grads), sharded=SHARDED)
-    measurer = Measurer(confidence, omit_non_finite=bool(found))
+    measurer = Measurer(confidence, omit_non_finite=bool(found), all_totals=verbose)
     if found:
         capture = _finite_capture(capture)
         grads = {name: finite_or_nan(g) for name, g in grads.items()}
@@ -226,7 +230,7 @@ def _analyse(data, capture, measurer, grad, grad_mask, t, verbose, explain_cause
             section.update(measurer.percentiles(values[section["key"]],
                                                 sharded=section["key"] not in REPLICATED))
     data["sections"] = sections
-    if not data["non_finite"]:
+    if verbose and not data["non_finite"]:  # shown in the verbose text only
         data["gradient_check"] = _gradient_check(math, a0, d_z, grad)
     if explain_causes:
         tensors = {"a0": a0, "s": s, "d_a": d_a, "z": z, "weight": weight, "bias": capture.bias,

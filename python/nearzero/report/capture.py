@@ -103,8 +103,10 @@ class StepCapture:
         self._chain.clear()
         self._entering.clear()
 
-    def finish(self) -> dict:
-        """Stop capturing; the records with the step's parameter gradients and S_l."""
+    def finish(self, *, resolve: bool = True) -> dict:
+        """Stop capturing; the records with the step's parameter gradients and S_l. Without
+        `resolve`, S_l and A_l are left for `resolve_activation` (each report makes its own
+        and lets it go: one layer's at a time in memory)."""
         self.remove()
         for name, record in self.records.items():
             record.grads = {p: g.detach().clone() for p, g in self._grads[name].items()}
@@ -114,7 +116,9 @@ class StepCapture:
                     value = kept.get()
                     setattr(record, attribute, value.clone() if self.copy_parameters and
                             value is not None else value)
-            _resolve_activation(record)
+            _resolve_kept(record)
+            if resolve:
+                resolve_activation(record)
         return self.records
 
     def _grad_hook(self, layer: str, param: str):
@@ -243,9 +247,8 @@ def _norm_parameters(module: nn.Module) -> dict:
             "trailing": isinstance(module, nn.LayerNorm) or type(module).__name__ == "RMSNorm"}
 
 
-def _resolve_activation(record: LayerCapture) -> None:
-    """After backward: the kept forward tensors, S_l and A_l at the activation's input, and the
-    gradients the hooks received."""
+def _resolve_kept(record: LayerCapture) -> None:
+    """After backward: the kept forward tensors and the gradients the hooks received."""
     if isinstance(record.a0, Kept):
         record.a0 = record.a0.get()
     if isinstance(record.z, Kept):
@@ -261,6 +264,11 @@ def _resolve_activation(record: LayerCapture) -> None:
         record.x = record.x.get()
     if record.pending_activation is None or record.x is None or record.z is None:
         record.x, record.pending_activation = None, None
+
+
+def resolve_activation(record: LayerCapture) -> None:
+    """S_l and A_l at the activation's input, and the gradients of both ends."""
+    if record.pending_activation is None:
         return
     source, input_holder, output_holder = record.pending_activation
     record.pending_activation = None

@@ -97,7 +97,7 @@ def capture_one_batch(model: nn.Module, layers, inputs, targets, loss_fn) -> dic
             outputs = _call(model, inputs)
             loss = loss_fn(outputs) if targets is None else loss_fn(outputs, targets)
             loss.backward()
-        captures = capture.finish()
+        captures = capture.finish(resolve=False)
     finally:
         capture.remove()
         for p, grad in zip(params, saved_grads):

@@ -16,23 +16,31 @@ from . import distributed as dist
 
 PAIR_TERMS = ("PP", "PZ", "PN", "ZP", "ZZ", "ZN", "NP", "NZ", "NN")
 SINGLE_TERMS = ("P", "Z", "N")
-FULL_RESULT_BYTES = 32 * 2**20  # a full (cells x 9) result up to this size; above it, reduce=
+FULL_RESULT_BYTES = 2 * 2**20  # a full (cells x 9) result up to this size (its per-cell analysis
+# costs more than the fused op itself); above it, class totals reduced in the kernel
 PERCENTILES = (0, 25, 50, 75, 100)
 
 
 def near_zero_mask(values: torch.Tensor, threshold: float) -> torch.Tensor:
     """The P/Z/N rule's Z class: exactly zero or |x| < threshold (NaN is never near zero)."""
-    return (values.abs() < threshold) | (values == 0)
+    if threshold > 0:
+        return values.abs() < threshold  # zero is below any positive threshold
+    return values == 0
 
 
 class Measurer:
     """Measures tensors and computations of one layer at one confidence level."""
 
-    def __init__(self, confidence: float, *, omit_non_finite: bool = False):
+    def __init__(self, confidence: float, *, omit_non_finite: bool = False,
+                 all_totals: bool = True):
         """`omit_non_finite`: the layer's tensors hold NaN where they were not finite; a tensor
-        with no finite value at all then gets threshold 0 (nothing in it is near zero)."""
+        with no finite value at all then gets threshold 0 (nothing in it is near zero).
+        `all_totals`: class totals over all cells of a large computation too (one more pass
+        of its op; only the verbose text shows them), not only over the near-zero cells."""
+        self.all_totals = all_totals
         self.confidence = float(confidence)
         self.omit_non_finite = omit_non_finite
+        self._thresholds = {}  # id(tensor) -> (tensor, sharded, threshold): one selection each
         self.noteworthy_fraction = 1.1 * (1.0 - self.confidence)
 
     def expected_fraction(self, size: int, given_threshold: bool = False) -> float:
@@ -52,9 +60,15 @@ class Measurer:
     def threshold(self, x: torch.Tensor, sharded: bool = True) -> float:
         """`sharded`: each process holds part of the batch (activations), rather than the same
         tensor (weights, averaged gradients)."""
+        known = self._thresholds.get(id(x))
+        if known is not None and known[0] is x and known[1] == sharded:
+            return known[2]
         if self.omit_non_finite and dist.global_count(~torch.isnan(x)) == 0:
-            return 0.0
-        return dist.threshold(x, self.confidence, sharded=sharded)
+            t = 0.0
+        else:
+            t = dist.threshold(x, self.confidence, sharded=sharded)
+        self._thresholds[id(x)] = (x, sharded, t)
+        return t
 
     def tensor(self, key: str, title: str, x: torch.Tensor, *, threshold: float = None,
                unit_axis: int = None, negatives_are_bad: bool = False, mask=None,
@@ -130,7 +144,8 @@ class Measurer:
             all_totals = (flat_counts.sum(0), flat_sums.sum(0))
             near_totals = (flat_counts[flat_near].sum(0), flat_sums[flat_near].sum(0))
         else:
-            all_totals = tuple(dist.all_reduce_sum(v) for v in classify("all", None))
+            all_totals = (tuple(dist.all_reduce_sum(v) for v in classify("all", None))
+                          if self.all_totals else None)
             near_totals = tuple(dist.all_reduce_sum(v) for v in classify("all", near))
             found = near_zero_explanation(*near_totals, input_names=input_names, reduce="all")
         noteworthy = self.is_noteworthy(fraction, size, threshold is not None)
@@ -147,7 +162,8 @@ class Measurer:
                 "near_zero_fraction": fraction, "near_zero_count": count,
                 "size": size, "noteworthy": noteworthy, "summary": summary,
                 "explanations": explanations, "measured_cancellation": full,
-                "breakdown": {"all": _breakdown(*all_totals, PAIR_TERMS),
+                "breakdown": {"all": None if all_totals is None
+                              else _breakdown(*all_totals, PAIR_TERMS),
                               "near_zero": _breakdown(*near_totals, PAIR_TERMS)}}
 
 

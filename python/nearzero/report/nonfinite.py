@@ -33,21 +33,20 @@ def count_non_finite(named_tensors, sharded=()) -> list:
              and t.is_floating_point() and t.numel()]
     if not named:
         return []
-    rows = []
-    for name, t in named:
-        nan = torch.isnan(t).sum()
-        rows.append(torch.stack([nan, torch.isinf(t).sum(),
-                                 torch.tensor(t.numel(), device=t.device)]).to(torch.int64))
-    table = torch.stack([r.to(rows[0].device) for r in rows])
+    # A NaN or Inf always makes the sum non-finite: one reduction per tensor finds the
+    # candidates (an overflowing sum of finite values only costs an exact count).
+    sums = torch.stack([t.sum(dtype=torch.float32 if t.dtype != torch.float64 else None)
+                        .to(torch.float64).to(named[0][1].device) for _, t in named])
     if dist.is_distributed():
-        local = table.clone()
-        table = dist.all_reduce_sum(table)
-        replicated = torch.tensor([n not in sharded for n, _ in named], device=table.device)
-        table = torch.where(replicated[:, None], local, table)
+        sums = dist.all_reduce_sum(sums)
+    flagged = [pair for pair, ok in zip(named, torch.isfinite(sums).tolist()) if not ok]
     found = []
-    for (name, _), (nan, inf, size) in zip(named, table.tolist()):
+    for name, t in flagged:
+        nan = dist.global_count(torch.isnan(t)) if name in sharded else int(torch.isnan(t).sum())
+        inf = dist.global_count(torch.isinf(t)) if name in sharded else int(torch.isinf(t).sum())
+        size = dist.global_size(t) if name in sharded else t.numel()
         if nan or inf:
-            found.append(NonFiniteCount(name, int(nan), int(inf), int(size)))
+            found.append(NonFiniteCount(name, nan, inf, size))
     return found
 
 

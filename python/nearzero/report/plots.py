@@ -128,6 +128,7 @@ def _tensor_axes(ax, tensors):
 
 
 def _pairs_axes(ax, computations, which, title):
+    computations = [s for s in computations if s["breakdown"][which] is not None]
     terms = ("PP", "PZ", "PN", "ZP", "ZZ", "ZN", "NP", "NZ", "NN")
     width = 0.8 / max(len(computations), 1)
     x = np.arange(len(terms))

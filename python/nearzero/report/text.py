@@ -127,9 +127,10 @@ def _computation(section: dict, verbose: bool) -> list:
              _line("summary", section["summary"])]
     if not verbose:
         return lines
-    lines.append(_line("PZN combinations", format_breakdown(section["breakdown"]["all"])))
-    lines.append(_line("PZN combinations", format_breakdown(section["breakdown"]["all"],
-                                                            percentages=True)))
+    if section["breakdown"]["all"] is not None:
+        lines.append(_line("PZN combinations", format_breakdown(section["breakdown"]["all"])))
+        lines.append(_line("PZN combinations", format_breakdown(section["breakdown"]["all"],
+                                                                percentages=True)))
     name = section["equation"].split(" = ")[0]
     lines.append(f"{name} {section['near_zero_fraction'] * 100:.1f}% near zero "
                  f"({format_threshold(section['threshold'])}):")
