@@ -133,8 +133,11 @@ def _memory_in_fresh_process(which: str) -> int:
     code = ("import sys; sys.path.insert(0, %r); import bench_explain, json; "
             "print(json.dumps(bench_explain.peak_extra_memory(%r)))"
             % (os.path.dirname(os.path.abspath(__file__)), which))
+    # Large blocks straight from mmap: freed memory leaves the process at once, so resident
+    # memory follows the live tensors rather than the heap's high-water mark.
+    env = dict(os.environ, OMP_NUM_THREADS=str(THREADS), MALLOC_MMAP_THRESHOLD_="65536")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, env=dict(os.environ, OMP_NUM_THREADS=str(THREADS)))
+                         check=True, env=env)
     return int(json.loads(out.stdout.strip().splitlines()[-1]))
 
 

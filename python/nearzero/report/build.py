@@ -199,7 +199,7 @@ def _analyse(data, capture, measurer, grad, grad_mask, t, verbose, explain_cause
         "compute dJ/dW_l", math.weight_grad_equation, ["A_0ᵀ", "dJ/dZ_l"],
         lambda reduce, mask: math.weight_grad_classify(a0, d_z, (th["a0"], th["d_z"]),
                                                        reduce=reduce, mask=mask),
-        grad, threshold=t, cells_add_up=True)
+        grad, threshold=t, cells_add_up=True, needed=explain_causes)
     act = activation.name
     sections = [
         measurer.tensor("A_0", "A_0 - input value", a0, threshold=th["a0"], unit_axis=axis),

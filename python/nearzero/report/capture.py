@@ -74,8 +74,8 @@ class StepCapture:
 
     def __init__(self, model: nn.Module, layers: dict, step: int, *,
                  copy_parameters: bool = True):
-        """`copy_parameters`: keep copies of W_l and b_l (an optimizer will change them after
-        the step); without, they are the parameters themselves, as they are now."""
+        """`copy_parameters`: keep copies of W_l, b_l and the parameter gradients (training
+        changes them after the step); without, the tensors themselves, as they are now."""
         self.model = model
         self.copy_parameters = copy_parameters
         self.layers = layers
@@ -109,7 +109,10 @@ class StepCapture:
         and lets it go: one layer's at a time in memory)."""
         self.remove()
         for name, record in self.records.items():
-            record.grads = {p: g.detach().clone() for p, g in self._grads[name].items()}
+            # Copies only when training goes on: a later step accumulates into .grad in place,
+            # and .grad may be the very tensor the hook received.
+            record.grads = {p: g.detach().clone() if self.copy_parameters else g.detach()
+                            for p, g in self._grads[name].items()}
             for attribute in ("weight", "bias"):
                 kept = getattr(record, attribute)
                 if isinstance(kept, Kept):
@@ -188,7 +191,8 @@ class StepCapture:
             value = pending.value if not nodes else Kept(x)
             if getattr(module, "inplace", False):  # it is about to overwrite its input
                 value.copy()
-            holder = pending.holder if not nodes else GradHolder(x)
+            # dJ/dX_l is dJ/dA_l ⊙ S_l: only Z_l's own gradient is kept (the report's dJ/dZ_l).
+            holder = pending.holder if not nodes else None
             self._entering[id(module)] = (pending, path, value, holder)
         else:
             record.consumer, record.path = type(module).__name__, path
@@ -206,7 +210,7 @@ class StepCapture:
             if is_norm(module) and record.norm is None:
                 record.norm = _norm_parameters(module)
             self._chain.add(Pending(record, output, Kept(output), output.grad_fn,
-                                    output._version, GradHolder(output),
+                                    output._version, None,
                                     path + [type(module).__name__]))
             return
         record.path = path
@@ -288,7 +292,7 @@ def resolve_activation(record: LayerCapture) -> None:
     record.x, record.s, record.a = x, s, a
     record.activation = activation
     record.d_a = output_holder.grad
-    grad = input_holder.grad
+    grad = None if input_holder is None else input_holder.grad
     record.d_x = None if grad is None else grad.reshape(record.z.shape)
 
 

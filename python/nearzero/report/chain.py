@@ -67,7 +67,7 @@ class Pending:
     value: Kept  # `tensor`'s values when it was made
     node: object  # tensor.grad_fn when it was made (None without autograd)
     version: int
-    holder: GradHolder  # dJ/d(tensor)
+    holder: GradHolder  # dJ/d(tensor), kept for Z_l only (None further along the chain)
     path: list = field(default_factory=list)  # names passed through from Z_l to here
 
 

@@ -118,7 +118,8 @@ class Measurer:
                 "values": dist.percentiles(x, PERCENTILES, sharded=sharded)}
 
     def computation(self, key: str, equation: str, input_names, classify, result: torch.Tensor,
-                    *, threshold: float = None, cells_add_up: bool = False) -> dict:
+                    *, threshold: float = None, cells_add_up: bool = False,
+                    needed: bool = False) -> dict:
         """How much of `result` is near zero, and the nine-way explanation of why.
 
         ``classify(reduce, mask)`` runs the fused op whose value shape is `result`'s. Small
@@ -126,6 +127,9 @@ class Measurer:
         when distributed, results whose cells are batch positions: `cells_add_up` False) are
         reduced in the kernel to class totals over all cells and over the near-zero ones.
         With `cells_add_up`, `result` is the same on every process (the averaged gradient).
+        The classification itself runs only where it can show something: when `result` is
+        more often near zero than its threshold implies, when the causes need it (`needed`)
+        or for the verbose text (`all_totals`); else the breakdowns are None.
         """
         t = self.threshold(result, not cells_add_up) if threshold is None else float(threshold)
         near = near_zero_mask(result, t)
@@ -134,6 +138,10 @@ class Measurer:
         fraction = count / max(size, 1)
         full = (result.numel() * 9 * 8 <= FULL_RESULT_BYTES
                 and (cells_add_up or not dist.is_distributed()))
+        noteworthy = self.is_noteworthy(fraction, size, threshold is not None)
+        if not (noteworthy or needed or self.all_totals):
+            return self._computation_section(key, equation, input_names, t, fraction, count,
+                                             size, noteworthy, [], None, None, False)
         if full:
             counts, sums = classify(None, None)
             counts, sums = dist.all_reduce_sum(counts), dist.all_reduce_sum(sums)
@@ -148,10 +156,16 @@ class Measurer:
                           if self.all_totals else None)
             near_totals = tuple(dist.all_reduce_sum(v) for v in classify("all", near))
             found = near_zero_explanation(*near_totals, input_names=input_names, reduce="all")
-        noteworthy = self.is_noteworthy(fraction, size, threshold is not None)
         explanations = [{"cause_kind": f["cause_kind"], "description": f["description"],
                          "fraction": float(f["fraction"]), "score": float(f["score"])}
                         for f in found]
+        return self._computation_section(key, equation, input_names, t, fraction, count, size,
+                                         noteworthy, explanations, all_totals, near_totals,
+                                         full)
+
+    @staticmethod
+    def _computation_section(key, equation, input_names, t, fraction, count, size, noteworthy,
+                             explanations, all_totals, near_totals, full) -> dict:
         summary = f"{fraction * 100:.1f}% near-zero"
         if noteworthy and explanations:
             top = explanations[0]
@@ -164,7 +178,8 @@ class Measurer:
                 "explanations": explanations, "measured_cancellation": full,
                 "breakdown": {"all": None if all_totals is None
                               else _breakdown(*all_totals, PAIR_TERMS),
-                              "near_zero": _breakdown(*near_totals, PAIR_TERMS)}}
+                              "near_zero": None if near_totals is None
+                              else _breakdown(*near_totals, PAIR_TERMS)}}
 
 
 def _share(part, whole) -> float:

@@ -61,7 +61,7 @@ def plot_report(data: dict, path, *, title: str = None) -> str:
     _causes_axes(grid[0, 0], data.get("causes", []))
     _tensor_axes(grid[0, 1], tensors)
     _pairs_axes(grid[1, 0], computations, "near_zero", "near-zero results: class pairs")
-    _pairs_axes(grid[1, 1], computations, "all", "all results: class pairs")
+    _pairs_axes(grid[1, 1], computations, "all", "all results: class pairs (verbose reports)")
     when = "one batch" if data.get("step") is None else f"step {data['step']}"
     fig.suptitle(title or f"Layer '{data['layer']}' at {when}: "
                  f"{data['near_zero_fraction'] * 100:.1f}% near-zero gradients")

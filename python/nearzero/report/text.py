@@ -135,6 +135,8 @@ def _computation(section: dict, verbose: bool) -> list:
     lines.append(f"{name} {section['near_zero_fraction'] * 100:.1f}% near zero "
                  f"({format_threshold(section['threshold'])}):")
     near = section["breakdown"]["near_zero"]
+    if near is None:
+        return lines
     lines.append(_line("PZN combinations", format_breakdown(near)))
     lines.append(_line("PZN combinations", format_breakdown(near, percentages=True)))
     for explanation in section["explanations"]:
