@@ -136,6 +136,10 @@ def _pairs_axes(ax, computations, which, title):
         shares = np.array(_shares(section["breakdown"][which])) * 100
         ax.bar(x + i * width, shares, width, label=section["equation"].split(" = ")[0])
     ax.set_xticks(x + width * (len(computations) - 1) / 2, terms)
+    if not computations:
+        ax.text(0.5, 0.5, "not measured: no computation stood out\n(verbose reports measure all)",
+                transform=ax.transAxes, ha="center", va="center", fontsize="small",
+                color="#555555")
     ax.set_ylabel("% of products")
     ax.set_ylim(0, 100)
     ax.set_title(title, fontsize="medium", pad=28 if computations else 6)
