@@ -200,3 +200,23 @@ def test_frozen_unused_and_parameter_free_layers_say_which():
     overview = explain_all(model, x, y)
     assert "block.conv2" not in {r.layer for r in overview}  # not trainable: not by default
     assert "unused" in str(overview)
+
+
+def test_typed_report_model_is_what_to_dict_is_made_of():
+    import json
+
+    from nearzero.report.model import Cause, ComputationSection, LayerReport, TensorSection
+
+    model, x, y = resnet_batch()
+    with torch.no_grad():
+        model.block.bn1.bias[:4] = -20.0
+    report = explain_near_zero_gradients(model, "block.conv1", inputs=x, targets=y,
+                                         loss_fn=F.cross_entropy)
+    typed = report.model
+    assert isinstance(typed, LayerReport) and isinstance(typed.causes[0], Cause)
+    assert isinstance(typed.section("X_l"), TensorSection)
+    assert isinstance(typed.section("compute dJ/dX_l"), ComputationSection)
+    d = report.to_dict()
+    assert {k: v for k, v in d.items() if k != "verbose"} == typed.to_dict()
+    assert d["causes"][0]["detail"]["holder"] == typed.causes[0].detail["holder"]
+    json.dumps(d)  # JSON-ready

@@ -17,6 +17,7 @@ from .causes import measure_causes, no_cause
 from .layers import LayerMath, is_supported, main_parameter_name, units_of
 from .measure import Measurer, near_zero_mask
 from .nonfinite import count_non_finite, finite_or_nan, non_finite_cause
+from .model import LayerReport
 from .report import Report
 
 FORWARD_KEYS = ("A_0", "W_l", "compute Z_l", "Z_l", "X_l", "S_l", "A_l")
@@ -33,14 +34,13 @@ def build_report(capture, *, confidence: float = 0.99, threshold: float = None,
         resolve_activation(capture)
     module = capture.module
     param = main_parameter_name(module)
-    data = _header(capture, param, confidence)
+    report = _header(capture, param, confidence)
     status = _unexplained_status(capture, param)
     if status is not None:
-        data["status"], note = status
-        data["notes"].append(note)
-        data.update(near_zero_count=0, near_zero_fraction=0.0, threshold=threshold or 0.0,
-                    gradients=0, causes=[], sections=[])
-        return Report(data, verbose=verbose)
+        report.status, note = status
+        report.notes.append(note)
+        report.threshold = threshold or 0.0
+        return Report(report, verbose=verbose)
     grads = _averaged(capture.grads)
     grad = grads[param]
     found = count_non_finite(_forward_order(capture, param, grads), sharded=SHARDED)
@@ -57,28 +57,29 @@ def build_report(capture, *, confidence: float = 0.99, threshold: float = None,
     units = grad.reshape(grad.shape[0], -1) if grad.dim() > 1 else grad[:, None]
     expected = measurer.expected_fraction(finite, threshold is not None)
     noteworthy = measurer.is_noteworthy(fraction, finite, threshold is not None)
-    data.update(expected_fraction=expected, threshold=t,
-                threshold_from="given" if threshold is not None else "confidence",
-                near_zero_count=count, near_zero_fraction=fraction, gradients=grad.numel(),
-                units_without_gradient=float((units == 0).all(1).float().mean()),
-                non_finite=[dataclasses.asdict(c) for c in found])
+    report.expected_fraction, report.threshold = expected, t
+    report.threshold_from = "given" if threshold is not None else "confidence"
+    report.near_zero_count, report.near_zero_fraction = count, fraction
+    report.gradients = grad.numel()
+    report.units_without_gradient = float((units == 0).all(1).float().mean())
+    report.non_finite = found
     first = [non_finite_cause(found, f"dJ/d{param}" if not is_supported(module) else "dJ/dW_l")
              ] if found else []
     analysable = is_supported(module) and all(
         t is not None for t in (capture.a0, capture.z, capture.d_z, capture.weight))
     if not analysable:
-        data["status"] = "gradients_only"
-        causes = coverage.explain_other(data, capture, measurer, grads, param, t)
+        report.status = "gradients_only"
+        causes = coverage.explain_other(report, capture, measurer, grads, param, t)
         if causes is None:
             causes = [] if noteworthy else no_cause(fraction, expected, threshold is not None)
-        data["causes"] = first + causes
-        return Report(data, verbose=verbose)
-    data["status"] = "analysed"
-    _analyse(data, capture, measurer, grad, grad_mask, t, verbose, explain_causes=noteworthy)
+        report.causes = first + causes
+        return Report(report, verbose=verbose)
+    report.status = "analysed"
+    _analyse(report, capture, measurer, grad, grad_mask, t, verbose, explain_causes=noteworthy)
     if not noteworthy:
-        data["causes"] = no_cause(fraction, expected, threshold is not None)
-    data["causes"] = first + data["causes"]
-    return Report(data, verbose=verbose)
+        report.causes = no_cause(fraction, expected, threshold is not None)
+    report.causes = first + report.causes
+    return Report(report, verbose=verbose)
 
 
 def _unexplained_status(capture, param):
@@ -123,18 +124,17 @@ def _averaged(grads: dict) -> dict:
             for name, g in grads.items()}
 
 
-def _header(capture, param, confidence) -> dict:
+def _header(capture, param, confidence) -> LayerReport:
     module = capture.module
     weight = getattr(module, param, None) if param else None
     bias = getattr(module, "bias", None)
-    return {"layer": capture.name, "layer_type": type(module).__name__,
-            "module": LayerMath(module).describe(), "step": capture.step,
-            "units": units_of(module),
-            "weights": int(weight.numel()) if isinstance(weight, torch.Tensor) else 0,
-            "biases": int(bias.numel()) if isinstance(bias, torch.Tensor) else 0,
-            "parameter": param, "confidence": float(confidence),
-            "world_size": dist.world_size(),
-            "supported": is_supported(module), "notes": []}
+    return LayerReport(
+        layer=capture.name, layer_type=type(module).__name__,
+        module=LayerMath(module).describe(), step=capture.step, units=units_of(module),
+        weights=int(weight.numel()) if isinstance(weight, torch.Tensor) else 0,
+        biases=int(bias.numel()) if isinstance(bias, torch.Tensor) else 0,
+        parameter=param, confidence=float(confidence), world_size=dist.world_size(),
+        supported=is_supported(module))
 
 
 def _activation_tensors(capture, math):
@@ -168,18 +168,18 @@ def _activation_tensors(capture, math):
     return s, a, d_a, d_x, activation
 
 
-def _analyse(data, capture, measurer, grad, grad_mask, t, verbose, explain_causes) -> None:
+def _analyse(report, capture, measurer, grad, grad_mask, t, verbose, explain_causes) -> None:
     math = LayerMath(capture.module)
     a0 = math.flat(capture.a0)
     z, d_z = math.flat(capture.z), math.flat(capture.d_z)
     s, a, d_a, d_x, activation = _activation_tensors(capture, math)
     looked_through = bool(activation.path)
-    data["activation"] = {"name": activation.name, "source": activation.source,
-                          "note": activation.note, "path": list(activation.path)}
+    report.activation = {"name": activation.name, "source": activation.source,
+                         "note": activation.note, "path": list(activation.path)}
     if activation.note:
-        data["notes"].append(activation.note)
+        report.notes.append(activation.note)
     if capture.calls > 1:
-        data["notes"].append(f"the layer ran {capture.calls} times in this step; the report "
+        report.notes.append(f"the layer ran {capture.calls} times in this step; the report "
                              "explains its first call, while dJ/dW_l sums over all of them")
     weight = capture.weight
     th = {"a0": measurer.threshold(a0), "weight": measurer.threshold(weight, sharded=False),
@@ -225,18 +225,19 @@ def _analyse(data, capture, measurer, grad, grad_mask, t, verbose, explain_cause
     values = {"A_0": a0, "W_l": weight, "Z_l": z, "X_l": math.flat(capture.x), "S_l": s,
               "A_l": a, "dJ/dA_l": d_a, "dJ/dZ_l": d_z, "dJ/dW_l": grad}
     for section in sections:
-        section["pass"] = "forward" if section["key"] in FORWARD_KEYS else "backward"
-        if verbose and section["kind"] == "tensor":
-            section.update(measurer.percentiles(values[section["key"]],
-                                                sharded=section["key"] not in REPLICATED))
-    data["sections"] = sections
-    if verbose and not data["non_finite"]:  # shown in the verbose text only
-        data["gradient_check"] = _gradient_check(math, a0, d_z, grad)
+        section.pass_ = "forward" if section.key in FORWARD_KEYS else "backward"
+        if verbose and section.kind == "tensor":
+            found = measurer.percentiles(values[section.key],
+                                         sharded=section.key not in REPLICATED)
+            section.percentiles, section.values = found["percentiles"], found["values"]
+    report.sections = sections
+    if verbose and not report.non_finite:  # shown in the verbose text only
+        report.gradient_check = _gradient_check(math, a0, d_z, grad)
     if explain_causes:
         tensors = {"a0": a0, "s": s, "d_a": d_a, "z": z, "weight": weight, "bias": capture.bias,
                    "x": math.flat(capture.x) if looked_through else z, "norm": capture.norm}
-        data["causes"] = measure_causes(math, tensors, th, grad_mask, dw_section, activation,
-                                        sections[0].get("dead_unit_fraction"))
+        report.causes = measure_causes(math, tensors, th, grad_mask, dw_section, activation,
+                                       sections[0].dead_unit_fraction)
 
 
 def _multiply(x, y, thresholds, reduce, mask):

@@ -14,6 +14,7 @@ import torch
 from . import distributed as dist
 from .advice import advice_for
 from .measure import near_zero_mask
+from .model import Cause
 
 CAUSE_NAMES = ("non_finite", "inputs_near_zero", "dead_activation", "weights_near_zero",
                "backprop_near_zero", "cancellation", "none")
@@ -24,21 +25,21 @@ _NEITHER = (0, 2, 6, 8)  # PP, PN, NP, NN
 
 def no_cause(near_zero_fraction: float, expected: float, given_threshold: bool) -> list:
     basis = "the given threshold" if given_threshold else "the confidence level"
-    return [{"cause": "none", "fraction": near_zero_fraction,
-             "description": (f"{near_zero_fraction * 100:.1f}% of the weight gradients are near "
-                             f"zero, no more than the {expected * 100:.1f}% that {basis} "
-                             "alone implies (with 10% leeway): nothing stands out")}]
+    return [Cause("none", near_zero_fraction,
+                  f"{near_zero_fraction * 100:.1f}% of the weight gradients are near zero, no "
+                  f"more than the {expected * 100:.1f}% that {basis} alone implies (with 10% "
+                  "leeway): nothing stands out", advice_for("none"))]
 
 
 def measure_causes(math, tensors: dict, thresholds: dict, grad_mask, gradient_section: dict,
                    activation, dead_input_units: float = None) -> list:
-    """Causes, strongest first, as {"cause", "fraction", "description", "advice", "detail"}.
+    """Causes, strongest first (`Cause`; the dead activation's carries the forward detail).
 
     `tensors`/`thresholds` hold a0, s, d_a, z, bias (flat where the layer needs it); `grad_mask`
     marks the near-zero weight gradients; `gradient_section` is the dJ/dW_l computation (its
     class totals over the near-zero gradients give the input and cancellation shares).
     """
-    near = gradient_section["breakdown"]["near_zero"]["counts"]
+    near = gradient_section.near_zero_totals.counts
     total = sum(near)
     if total == 0:
         return []
@@ -70,27 +71,26 @@ def measure_causes(math, tensors: dict, thresholds: dict, grad_mask, gradient_se
                          f"{cancelling * 100:.1f}% of the products behind the near-zero "
                          "gradients: positive and negative products cancel out"),
     }
-    causes = [{"cause": name, "fraction": float(fraction), "description": text}
+    causes = [Cause(name, float(fraction), text,
+                    advice_for(name, activation=activation, forward=forward))
               for name, (fraction, text) in found.items() if fraction > 0]
-    causes.sort(key=lambda c: -c["fraction"])
+    causes.sort(key=lambda c: -c.fraction)
     _weights_before_dead(causes, forward["weights_share"])
     for cause in causes:
-        cause["advice"] = advice_for(cause["cause"], activation=activation, forward=forward)
-    for cause in causes:
-        if cause["cause"] == "dead_activation":
-            cause["detail"] = {k: v for k, v in forward.items()
-                               if k not in ("description", "holder_description")}
+        if cause.cause == "dead_activation":
+            cause.detail = {k: v for k, v in forward.items()
+                            if k not in ("description", "holder_description")}
     return causes
 
 
 def _weights_before_dead(causes: list, weights_share: float) -> None:
     """Near-zero weights that explain most dead pre-activations are the root cause: list them
     right before the dead activation they cause."""
-    names = [c["cause"] for c in causes]
+    names = [c.cause for c in causes]
     if weights_share < 0.5 or "weights_near_zero" not in names or "dead_activation" not in names:
         return
     weights = causes.pop(names.index("weights_near_zero"))
-    causes.insert([c["cause"] for c in causes].index("dead_activation"), weights)
+    causes.insert([c.cause for c in causes].index("dead_activation"), weights)
 
 
 def _second_factor_share(math, a0, second, a0_threshold, second_threshold, grad_mask) -> float:

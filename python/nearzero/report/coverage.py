@@ -11,6 +11,7 @@ from torch import nn
 from .chain import is_norm
 from .layers import is_supported
 from .measure import near_zero_mask
+from .model import Cause
 
 # Row blocks of the stacked recurrent and attention parameters, in PyTorch's order.
 _RNN_GATES = {nn.LSTM: ("input", "forget", "cell", "output"), nn.GRU: ("reset", "update", "new"),
@@ -18,11 +19,11 @@ _RNN_GATES = {nn.LSTM: ("input", "forget", "cell", "output"), nn.GRU: ("reset", 
 _ATTENTION_PROJECTIONS = ("query", "key", "value")
 
 
-def explain_other(data: dict, capture, measurer, grads: dict, param: str, threshold: float):
-    """Fill `data` (notes, sections) for a layer that is not fully analysed; return its causes,
-    or None where it has none of its own (then the usual `none` / nothing applies)."""
+def explain_other(report, capture, measurer, grads: dict, param: str, threshold: float):
+    """Fill the LayerReport's notes and sections for a layer that is not fully analysed;
+    return its causes, or None where it has none of its own (then `none` or nothing)."""
     module = capture.module
-    data["notes"].append(_note(capture))
+    report.notes.append(_note(capture))
     blocks = _row_blocks(module)
     sections = []
     for name, grad in grads.items():
@@ -32,9 +33,9 @@ def explain_other(data: dict, capture, measurer, grads: dict, param: str, thresh
             key = f"dJ/d{name}" + (f"[{label}]" if label else "")
             title = f"{key} - gradient of {name}" + (f" ({label} rows)" if label else "")
             sections.append(measurer.tensor(key, title, part, threshold=t, sharded=False))
-    data["sections"] = sections
+    report.sections = sections
     if isinstance(module, nn.Embedding) and capture.a0 is not None:
-        return _embedding_causes(data, module, capture.a0, grads[param], threshold)
+        return _embedding_causes(report, module, capture.a0, grads[param], threshold)
     return None
 
 
@@ -84,7 +85,7 @@ def _split(name: str, grad: torch.Tensor, blocks):
     return list(zip(blocks, grad.chunk(len(blocks), 0)))
 
 
-def _embedding_causes(data, module, indices, grad, threshold) -> list:
+def _embedding_causes(report, module, indices, grad, threshold) -> list:
     """Rows not looked up in the batch get exactly zero gradient: an input near zero (their
     one-hot input is zero everywhere)."""
     rows = module.num_embeddings
@@ -98,19 +99,18 @@ def _embedding_causes(data, module, indices, grad, threshold) -> list:
     near = near_zero_mask(grad, threshold)
     near_count = int(near.sum())
     in_unused = int(near[~looked_up].sum())
-    data["embedding"] = {"rows": rows, "rows_looked_up": rows - unused}
+    report.embedding = {"rows": rows, "rows_looked_up": rows - unused}
     if unused == 0 or near_count == 0:
         return None
     share = in_unused / near_count
     padding = ("" if module.padding_idx is None
                else f" (the padding row {module.padding_idx} never gets gradient)")
-    return [{"cause": "inputs_near_zero", "fraction": float(share),
-             "description": (f"{unused} of {rows} rows ({unused / rows * 100:.1f}%) were not "
-                             f"looked up in this batch{padding}: their one-hot input is zero, so "
-                             f"their gradients are exactly zero; they hold {share * 100:.1f}% of "
-                             "the near-zero gradients"),
-             "advice": ["expected for a large vocabulary: each step trains only the rows in "
-                        "its batch; rows never looked up over many steps are never trained "
-                        "(check the vocabulary size against the data)",
-                        "with many unused rows, sparse gradients (nn.Embedding(sparse=True) "
-                        "with torch.optim.SparseAdam) skip them"]}]
+    return [Cause("inputs_near_zero", float(share),
+                  f"{unused} of {rows} rows ({unused / rows * 100:.1f}%) were not looked up in "
+                  f"this batch{padding}: their one-hot input is zero, so their gradients are "
+                  f"exactly zero; they hold {share * 100:.1f}% of the near-zero gradients",
+                  ["expected for a large vocabulary: each step trains only the rows in its "
+                   "batch; rows never looked up over many steps are never trained (check the "
+                   "vocabulary size against the data)",
+                   "with many unused rows, sparse gradients (nn.Embedding(sparse=True) with "
+                   "torch.optim.SparseAdam) skip them"])]

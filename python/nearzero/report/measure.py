@@ -1,5 +1,5 @@
-"""The report's measurements, as plain JSON-ready dicts: one per tensor (P/Z/N shares, negative
-share, units that are always near zero) and one per computation (how much of its result is near
+"""The report's measurements, as sections of the report model: one per tensor (P/Z/N shares,
+negative share, units that are always near zero) and one per computation (how much of its result is near
 zero, and why, from the fused nine-way classification). Memory stays bounded by the layer's own
 tensors: big results use the ops' in-kernel reductions (``reduce=``, ``mask=``).
 """
@@ -13,6 +13,7 @@ import torch
 from ..analysis import near_zero_explanation
 from ..ops import tensor_classify
 from . import distributed as dist
+from .model import Breakdown, ComputationSection, MaskedPart, TensorSection
 
 PAIR_TERMS = ("PP", "PZ", "PN", "ZP", "ZZ", "ZN", "NP", "NZ", "NN")
 SINGLE_TERMS = ("P", "Z", "N")
@@ -72,7 +73,7 @@ class Measurer:
 
     def tensor(self, key: str, title: str, x: torch.Tensor, *, threshold: float = None,
                unit_axis: int = None, negatives_are_bad: bool = False, mask=None,
-               mask_title: str = None, sharded: bool = True) -> dict:
+               mask_title: str = None, sharded: bool = True) -> TensorSection:
         t = self.threshold(x, sharded) if threshold is None else float(threshold)
         reduce = "all" if unit_axis is None else "channel"
         total = dist.all_reduce_sum if sharded else (lambda v: v)
@@ -82,35 +83,34 @@ class Measurer:
         counts, sums = total(counts), total(sums)
         totals = counts if unit_axis is None else counts.sum(0)
         near_zero = _share(totals[1], totals.sum())
-        section = {"kind": "tensor", "key": key, "title": title, "shape": list(x.shape),
-                   "size": dist.global_size(x) if sharded else x.numel(), "threshold": t,
-                   "near_zero_fraction": near_zero,
-                   "breakdown": _breakdown(totals, sums if unit_axis is None else sums.sum(0),
-                                           SINGLE_TERMS)}
+        section = TensorSection(key=key, title=title, shape=list(x.shape),
+                                size=dist.global_size(x) if sharded else x.numel(), threshold=t,
+                                near_zero_fraction=near_zero, summary=[],
+                                breakdown=_breakdown(totals, sums if unit_axis is None
+                                                     else sums.sum(0), SINGLE_TERMS))
         summary = [(f"{near_zero * 100:.1f}% near-zero", near_zero)]
         if negatives_are_bad:
-            negative = int(total((x < 0).sum())) / max(section["size"], 1)
-            section["negative_fraction"] = negative
+            negative = int(total((x < 0).sum())) / max(section.size, 1)
+            section.negative_fraction = negative
             if negative > 0:
                 summary.append((f"{negative * 100:.1f}% negative", negative))
         summary.sort(key=lambda item: -item[1])
         if unit_axis is not None:
             dead = _dead_units(counts, negatives_are_bad)
-            section["dead_unit_fraction"] = dead
+            section.dead_unit_fraction = dead
             condition = "near-zero or negative" if negatives_are_bad else "near-zero"
             dims = "batch" if x.dim() <= 2 else "batch and spatial"
-            section["units_summary"] = (f"{dead * 100:.1f}% of units always {condition} across "
-                                        f"all {dims} dims")
-            section["units_noteworthy"] = dead > self.noteworthy_fraction
-        section["summary"] = [text for text, _ in summary]
+            section.units_summary = (f"{dead * 100:.1f}% of units always {condition} across "
+                                     f"all {dims} dims")
+            section.units_noteworthy = dead > self.noteworthy_fraction
+        section.summary = [text for text, _ in summary]
         if mask is not None:
             masked, masked_sums = tensor_classify(x, threshold=t, reduce="all", mask=mask,
                                                   nan_policy="omit")
             masked, masked_sums = total(masked), total(masked_sums)
             fraction = _share(masked[1], masked.sum())
-            section["masked"] = {"title": mask_title, "near_zero_fraction": fraction,
-                                 "summary": f"{fraction * 100:.1f}% near-zero",
-                                 "breakdown": _breakdown(masked, masked_sums, SINGLE_TERMS)}
+            section.masked = MaskedPart(mask_title, fraction, f"{fraction * 100:.1f}% near-zero",
+                                        _breakdown(masked, masked_sums, SINGLE_TERMS))
         return section
 
     def percentiles(self, x: torch.Tensor, sharded: bool = True) -> dict:
@@ -119,7 +119,7 @@ class Measurer:
 
     def computation(self, key: str, equation: str, input_names, classify, result: torch.Tensor,
                     *, threshold: float = None, cells_add_up: bool = False,
-                    needed: bool = False) -> dict:
+                    needed: bool = False) -> ComputationSection:
         """How much of `result` is near zero, and the nine-way explanation of why.
 
         ``classify(reduce, mask)`` runs the fused op whose value shape is `result`'s. Small
@@ -165,21 +165,20 @@ class Measurer:
 
     @staticmethod
     def _computation_section(key, equation, input_names, t, fraction, count, size, noteworthy,
-                             explanations, all_totals, near_totals, full) -> dict:
+                             explanations, all_totals, near_totals, full) -> ComputationSection:
         summary = f"{fraction * 100:.1f}% near-zero"
         if noteworthy and explanations:
             top = explanations[0]
             summary += (f", of which {top['fraction'] * 100:.1f}% are affected by "
                         f"{top['description']}")
-        return {"kind": "computation", "key": key, "title": f"compute {equation}",
-                "equation": equation, "inputs": list(input_names), "threshold": t,
-                "near_zero_fraction": fraction, "near_zero_count": count,
-                "size": size, "noteworthy": noteworthy, "summary": summary,
-                "explanations": explanations, "measured_cancellation": full,
-                "breakdown": {"all": None if all_totals is None
-                              else _breakdown(*all_totals, PAIR_TERMS),
-                              "near_zero": None if near_totals is None
-                              else _breakdown(*near_totals, PAIR_TERMS)}}
+        return ComputationSection(
+            key=key, title=f"compute {equation}", equation=equation, inputs=list(input_names),
+            threshold=t, near_zero_fraction=fraction, near_zero_count=count, size=size,
+            noteworthy=noteworthy, summary=summary, explanations=explanations,
+            measured_cancellation=full,
+            all_totals=None if all_totals is None else _breakdown(*all_totals, PAIR_TERMS),
+            near_zero_totals=None if near_totals is None else _breakdown(*near_totals,
+                                                                           PAIR_TERMS))
 
 
 def _share(part, whole) -> float:
@@ -197,6 +196,6 @@ def _dead_units(channel_counts, negatives_are_bad: bool) -> float:
     return int((~alive & present).sum()) / units if units else 0.0
 
 
-def _breakdown(counts, sums, terms) -> dict:
-    return {"terms": list(terms), "counts": [int(c) for c in counts.reshape(-1).tolist()],
-            "sums": [float(s) for s in sums.reshape(-1).tolist()]}
+def _breakdown(counts, sums, terms) -> Breakdown:
+    return Breakdown(list(terms), [int(c) for c in counts.reshape(-1).tolist()],
+                     [float(s) for s in sums.reshape(-1).tolist()])

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import torch
 
 from . import distributed as dist
+from .model import Cause
 
 
 @dataclass
@@ -19,6 +20,9 @@ class NonFiniteCount:
     nan: int
     inf: int
     size: int
+
+    def to_dict(self) -> dict:
+        return {"tensor": self.tensor, "nan": self.nan, "inf": self.inf, "size": self.size}
 
     def describe(self) -> str:
         parts = [f"{n} {kind}" for n, kind in ((self.nan, "NaN"), (self.inf, "Inf")) if n]
@@ -68,8 +72,7 @@ def non_finite_cause(counts: list, gradient_name: str) -> dict:
     description = ("NaN or Inf values in " + "; ".join(c.describe() for c in counts)
                    + f" (earliest in the forward pass: {first}); the rest of this report "
                    "leaves them out, with thresholds from the finite values")
-    return {"cause": "non_finite", "fraction": float(fraction), "description": description,
-            "advice": _advice(first)}
+    return Cause("non_finite", float(fraction), description, _advice(first))
 
 
 def _advice(first: str) -> list:
