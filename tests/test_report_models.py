@@ -220,3 +220,24 @@ def test_typed_report_model_is_what_to_dict_is_made_of():
     assert {k: v for k, v in d.items() if k != "verbose"} == typed.to_dict()
     assert d["causes"][0]["detail"]["holder"] == typed.causes[0].detail["holder"]
     json.dumps(d)  # JSON-ready
+
+
+def test_huggingface_bert_with_gradient_checkpointing():
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    config = transformers.BertConfig(vocab_size=500, hidden_size=32, num_hidden_layers=1,
+                                     num_attention_heads=2, intermediate_size=64,
+                                     max_position_embeddings=32, num_labels=3)
+    model = transformers.BertForSequenceClassification(config)
+    enable = (getattr(model, "activation_checkpointing_enable", None)
+              or model.gradient_checkpointing_enable)  # the newer name where it exists
+    enable()
+    model.train()
+    ids, y = torch.randint(0, 500, (4, 16)), torch.randint(0, 3, (4,))
+    overview = explain_model(model, inputs={"input_ids": ids}, targets=y,
+                             loss_fn=lambda out, t: F.cross_entropy(out.logits, t))
+    words = overview["bert.embeddings.word_embeddings"].to_dict()
+    assert words["causes"][0]["cause"] == "inputs_near_zero"
+    assert words["embedding"]["rows_looked_up"] == len(torch.unique(ids))
+    dense = overview["bert.encoder.layer.0.intermediate.dense"].to_dict()
+    assert dense["status"] == "analysed" and dense["activation"]["name"] == "GELUActivation"

@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
-from .activations import (KNOWN_ACTIVATIONS, NOT_ACTIVATIONS, Activation, derivative_of_function,
-                          derivative_of_module, function_name, function_of_node)
+from .activations import (KNOWN_ACTIVATIONS, NOT_ACTIVATIONS, Activation, function_name,
+                          function_of_node)
 from .chain import ChainIndex, GradHolder, Kept, Pending, is_norm, node_label, passes_through
 from .layers import is_supported
+from .resolve import resolve_activation, resolve_kept
 
 
 @dataclass
@@ -119,7 +119,7 @@ class StepCapture:
                     value = kept.get()
                     setattr(record, attribute, value.clone() if self.copy_parameters and
                             value is not None else value)
-            _resolve_kept(record)
+            resolve_kept(record)
             if resolve:
                 resolve_activation(record)
         return self.records
@@ -249,59 +249,3 @@ def _norm_parameters(module: nn.Module) -> dict:
     return {"type": type(module).__name__, "weight": copy(getattr(module, "weight", None)),
             "bias": copy(getattr(module, "bias", None)),
             "trailing": isinstance(module, nn.LayerNorm) or type(module).__name__ == "RMSNorm"}
-
-
-def _resolve_kept(record: LayerCapture) -> None:
-    """After backward: the kept forward tensors and the gradients the hooks received."""
-    if isinstance(record.a0, Kept):
-        record.a0 = record.a0.get()
-    if isinstance(record.z, Kept):
-        kept_x = record.x is record.z
-        z = record.z.get()
-        record.z = z if z is not None else _recomputed_z(record)
-        if kept_x:
-            record.x = record.z
-    if record.z_holder is not None:
-        record.d_z = record.z_holder.grad
-        record.z_holder = None
-    if isinstance(record.x, Kept):
-        record.x = record.x.get()
-    if record.pending_activation is None or record.x is None or record.z is None:
-        record.x, record.pending_activation = None, None
-
-
-def resolve_activation(record: LayerCapture) -> None:
-    """S_l and A_l at the activation's input, and the gradients of both ends."""
-    if record.pending_activation is None:
-        return
-    source, input_holder, output_holder = record.pending_activation
-    record.pending_activation = None
-    x = record.x.reshape(record.z.shape)
-    if isinstance(source, nn.Module):
-        found = derivative_of_module(source, x, with_output=True)
-        if found is None:  # not elementwise after all
-            record.consumer, record.x = type(source).__name__, None
-            return
-        s, a = found
-        activation = Activation(type(source).__name__, "module", path=list(record.path))
-    else:
-        name, function = source
-        s, a = derivative_of_function(function, x, with_output=True)
-        note = f"the activation is applied as a function ({name}); S_l is its exact derivative"
-        activation = Activation(name, "function", note, path=list(record.path))
-    record.x, record.s, record.a = x, s, a
-    record.activation = activation
-    record.d_a = output_holder.grad
-    grad = None if input_holder is None else input_holder.grad
-    record.d_x = None if grad is None else grad.reshape(record.z.shape)
-
-
-def _recomputed_z(record: LayerCapture):
-    """Z_l from A_0 and the captured weights, when an in-place function overwrote it."""
-    if record.a0 is None or record.weight is None:
-        return None
-    with torch.no_grad():
-        module = record.module
-        if isinstance(module, nn.Linear):
-            return F.linear(record.a0, record.weight, record.bias)
-        return module._conv_forward(record.a0, record.weight, record.bias)

@@ -66,16 +66,36 @@ def explain_model(source, step: int = None, *, layers=None, confidence: float = 
             if not owns_parameters(module) and not is_supported(module):
                 raise ValueError(_parameter_free_message(name, module))
             names.append(name)
+    def build(captures):
+        return [build_report(c, confidence=confidence, threshold=threshold, verbose=verbose)
+                for c in captures.values()]
+
     if isinstance(source, GradientRecorder):
         names = list(source.layers) if names is None else [source.layer_name(n) for n in names]
-        captures = {name: source.capture(name, step) for name in names}
+        reports = build({name: source.capture(name, step) for name in names})
+        steps = {source.capture(name, step).step for name in names}
+        step = steps.pop() if len(steps) == 1 else None
     else:
-        captures = capture_one_batch(source, names, inputs, targets, loss_fn)
-    reports = [build_report(c, confidence=confidence, threshold=threshold, verbose=verbose)
-               for c in captures.values()]
-    steps = {c.step for c in captures.values()}
-    return ModelOverview(reports, step=steps.pop() if len(steps) == 1 else None,
-                         confidence=confidence)
+        # One pass per group of layers, each group's reports made before the next is captured:
+        # the captured tensors of only one group are in memory at a time.
+        reports = []
+        for group in _pass_groups(model, resolve_layers(model, names)):
+            reports += build(capture_one_batch(source, group, inputs, targets, loss_fn))
+    return ModelOverview(reports, step=step, confidence=confidence)
+
+
+PASS_LAYERS = 8  # fully analysed layers captured per forward and backward pass
+
+
+def _pass_groups(model, layers) -> list:
+    """Layer names split into passes of at most PASS_LAYERS Linear/Conv layers each (the
+    others, whose captures are their gradients only, go with the first)."""
+    full = [n for n, m in layers.items() if is_supported(m)]
+    count = max(1, -(-len(full) // PASS_LAYERS))
+    size = -(-len(full) // count) if full else 0
+    groups = [full[i * size:(i + 1) * size] for i in range(count)]
+    groups[0] = [n for n, m in layers.items() if not is_supported(m)] + groups[0]
+    return [g for g in groups if g]
 
 
 def capture_one_batch(model: nn.Module, layers, inputs, targets, loss_fn) -> dict:
@@ -89,11 +109,13 @@ def capture_one_batch(model: nn.Module, layers, inputs, targets, loss_fn) -> dic
     saved_grads = [p.grad for p in params]
     saved_buffers = [(b, b.detach().clone()) for b in inner.buffers()]
     capture = StepCapture(inner, chosen, None, copy_parameters=False)
+    # The random streams too are left as found: every pass draws the same dropout masks.
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
     try:
         for p in params:
             p.grad = None
         capture.install()
-        with eager_if(True):
+        with eager_if(True), torch.random.fork_rng(devices=devices):
             outputs = _call(model, inputs)
             loss = loss_fn(outputs) if targets is None else loss_fn(outputs, targets)
             loss.backward()
