@@ -55,7 +55,7 @@ class ModelOverview:
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
         when = "one batch" if self.step is None else f"step {self.step}"
         lines = [f"Near-zero gradients at {when} (confidence {self.confidence}), "
-                 "layers with NaN or Inf first, then the most affected:"]
+                 "most affected layer first (any with NaN or Inf before all):"]
         for i, row in enumerate(rows):
             lines.append("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
             if i == 0:
