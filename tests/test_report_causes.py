@@ -66,6 +66,19 @@ def test_large_negative_bias_is_dead_activation(kind):
     assert d["units_without_gradient"] == pytest.approx(0.5)
 
 
+def test_dead_units_mean_bias_is_over_the_dead_units_only():
+    model = linear_net()
+    with torch.no_grad():
+        model[0].bias[:12] = -10.0  # these 12 units never activate; the others sometimes do
+    x, y = batch("linear")
+    top = explain(model, "0", x, y).to_dict()["causes"][0]
+    assert top["cause"] == "dead_activation"
+    assert top["detail"]["dead_units"] == 12
+    assert top["detail"]["dead_units_mean_bias"] == pytest.approx(-10.0)
+    assert "mean -10 over the dead units" in top["description"]
+    assert any("the dead units' mean bias is -10" in tip for tip in top["advice"])
+
+
 @pytest.mark.parametrize("kind", ["linear", "conv"])
 def test_zeroed_next_layer_is_backprop_near_zero(kind):
     model = NETS[kind]()

@@ -201,3 +201,24 @@ def test_mixed_precision_and_double(precision):
         tolerance = 1e-2 if precision != "float64" else 1e-12
         assert layer["gradient_check"]["relative_error"] < tolerance
         assert layer["causes"]
+
+
+def test_overview_plot_shows_at_most_25_layers(tmp_path):
+    from matplotlib.image import imread
+
+    from nearzero.report import ModelOverview
+
+    model, x, y = model_and_batch()
+    layer = explain_near_zero_gradients(model, "4", inputs=x, targets=y,
+                                        loss_fn=F.cross_entropy).to_dict()
+    layers = []
+    for i in range(49):
+        d = dict(layer, layer=f"block.{i}", near_zero_fraction=(i + 1) / 50)
+        layers.append(d)
+    overview = ModelOverview.from_dict({"step": 3, "confidence": 0.99, "layers": layers})
+    assert overview.worst.layer == "block.48"
+    height, width = imread(overview.plot(tmp_path / "overview.png")).shape[:2]
+    assert width == 990 and height < 1100  # 25 bars, not 49
+    from nearzero.report.plots import OVERVIEW_LAYERS
+
+    assert OVERVIEW_LAYERS == 25
