@@ -10,6 +10,7 @@ needs autograd, is computed in `finish`, after the backward pass.
 
 from __future__ import annotations
 
+import sys
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
@@ -57,7 +58,9 @@ class LayerCapture:
 def eager_if(recording: bool):
     """Compiled code runs eagerly while a step is recorded: hooks come and go on those steps
     only, and compiling for them would recompile on every recorded step."""
-    if not recording or not hasattr(torch.compiler, "set_stance"):
+    # Without Dynamo loaded nothing is compiled: importing it would cost time and memory.
+    if (not recording or "torch._dynamo" not in sys.modules
+            or not hasattr(torch.compiler, "set_stance")):
         return nullcontext()
     return torch.compiler.set_stance("force_eager")
 

@@ -84,7 +84,7 @@ def explain_model(source, step: int = None, *, layers=None, confidence: float = 
     return ModelOverview(reports, step=step, confidence=confidence)
 
 
-PASS_LAYERS = 8  # fully analysed layers captured per forward and backward pass
+PASS_LAYERS = 12  # fully analysed layers captured per forward and backward pass
 
 
 def _pass_groups(model, layers) -> list:
