@@ -54,6 +54,7 @@ def test_nan_weight_is_non_finite_first_and_the_rest_still_measured():
     overview = one_batch(model, x, y)
     first = overview.reports[0].to_dict()
     assert first["causes"][0]["cause"] == "non_finite"
+    assert first["layer"] == "block.conv2"  # where it starts (its weights) leads the overview
     conv2 = overview["block.conv2"].to_dict()
     assert conv2["causes"][0]["cause"] == "non_finite"
     counts = {c["tensor"]: c for c in conv2["non_finite"]}

@@ -79,8 +79,11 @@ def explain_model(source, step: int = None, *, layers=None, confidence: float = 
         # One pass per group of layers, each group's reports made before the next is captured:
         # the captured tensors of only one group are in memory at a time.
         reports = []
-        for group in _pass_groups(model, resolve_layers(model, names)):
+        chosen = resolve_layers(model, names)
+        for group in _pass_groups(model, chosen):
             reports += build(capture_one_batch(source, group, inputs, targets, loss_fn))
+        order = {name: i for i, name in enumerate(chosen)}  # model order, for the overview
+        reports.sort(key=lambda r: order[r.layer])
     return ModelOverview(reports, step=step, confidence=confidence)
 
 

@@ -72,9 +72,17 @@ class ModelOverview:
         return plot_overview(self.to_dict(), path, title=title)
 
 
+_FORWARD_TENSORS = ("A_0", "W_l", "b_l", "Z_l", "A_l")
+
+
 def _rank(report: Report):
-    """Layers holding NaN or Inf first, then the largest share of near-zero gradients."""
-    return (report.top_cause != "non_finite", -report.near_zero_fraction)
+    """Layers holding NaN or Inf first: those with them in the forward pass in model order (the
+    first is where they start), then those with them in gradients only; then the largest share
+    of near-zero gradients. The reports come in model order and the sort keeps it on ties."""
+    if report.top_cause == "non_finite":
+        tensors = [c["tensor"] for c in report.to_dict()["non_finite"]]
+        return (0, 0 if any(t in _FORWARD_TENSORS for t in tensors) else 1, 0.0)
+    return (1, 0, -report.near_zero_fraction)
 
 
 def top_cause_label(d: dict) -> str:
