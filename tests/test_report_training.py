@@ -160,3 +160,28 @@ def test_model_left_as_found():
         assert torch.equal(b, buffers[n])
     assert hooks == [(m._forward_hooks, m._forward_pre_hooks, m._backward_hooks)
                      for m in model.modules()]
+
+
+def test_many_layers_in_passes_see_the_same_dropout_and_leave_the_random_stream():
+    from nearzero.report.explain import PASS_LAYERS
+
+    torch.manual_seed(0)
+    layers = []
+    for _ in range(PASS_LAYERS + 3):  # more than one pass
+        layers += [nn.Linear(12, 12), nn.ReLU(), nn.Dropout(0.3)]
+    model = nn.Sequential(*layers, nn.Linear(12, 4))
+    x, y = torch.randn(16, 12), torch.randint(0, 4, (16,))
+    torch.manual_seed(5)
+    state = torch.get_rng_state()
+    passes = one_batch(model, x, y).to_dict()
+    assert torch.equal(torch.get_rng_state(), state)  # the caller's random stream as found
+    torch.manual_seed(5)
+    recorder = GradientRecorder(model, record_every=1)
+    with recorder.step(0):
+        F.cross_entropy(model(x), y).backward()
+    single = {d["layer"]: d for d in explain_model(recorder).to_dict()["layers"]}
+    recorder.detach()
+    assert len(passes["layers"]) == len(single) == PASS_LAYERS + 4
+    for d in passes["layers"]:
+        assert d["near_zero_count"] == single[d["layer"]]["near_zero_count"]
+        assert d["threshold"] == single[d["layer"]]["threshold"]
