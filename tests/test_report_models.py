@@ -241,3 +241,13 @@ def test_huggingface_bert_with_gradient_checkpointing():
     assert words["embedding"]["rows_looked_up"] == len(torch.unique(ids))
     dense = overview["bert.encoder.layer.0.intermediate.dense"].to_dict()
     assert dense["status"] == "analysed" and dense["activation"]["name"] == "GELUActivation"
+
+
+def test_a_next_op_that_is_not_elementwise_is_named_in_a_note():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 8), nn.LayerNorm(8), nn.Softmax(-1), nn.Linear(8, 3))
+    x, y = torch.randn(10, 6), torch.randint(0, 3, (10,))
+    d = explain_all(model, x, y, layers=["0"])["0"].to_dict()
+    assert d["activation"]["source"] in ("identity", "assumed_relu")
+    assert any("Z_l feeds Softmax through LayerNorm, which is not an elementwise activation"
+               in note for note in d["notes"])
