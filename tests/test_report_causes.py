@@ -66,6 +66,19 @@ def test_large_negative_bias_is_dead_activation(kind):
     assert d["units_without_gradient"] == pytest.approx(0.5)
 
 
+def test_dead_units_mean_bias_is_over_the_dead_units_only():
+    model = linear_net()
+    with torch.no_grad():
+        model[0].bias[:12] = -10.0  # these 12 units never activate; the others sometimes do
+    x, y = batch("linear")
+    top = explain(model, "0", x, y).to_dict()["causes"][0]
+    assert top["cause"] == "dead_activation"
+    assert top["detail"]["dead_units"] == 12
+    assert top["detail"]["dead_units_mean_bias"] == pytest.approx(-10.0)
+    assert "mean -10 over the dead units" in top["description"]
+    assert any("the dead units' mean bias is -10" in tip for tip in top["advice"])
+
+
 @pytest.mark.parametrize("kind", ["linear", "conv"])
 def test_zeroed_next_layer_is_backprop_near_zero(kind):
     model = NETS[kind]()
@@ -108,9 +121,13 @@ def test_reduced_and_full_results_agree(kind, monkeypatch):
     with torch.no_grad():
         model[0].bias[::2] = -100.0
     x, y = batch(kind)
-    full = explain(model, "0", x, y).to_dict()
+    full = explain(model, "0", x, y, verbose=True).to_dict()
     monkeypatch.setattr(measure, "FULL_RESULT_BYTES", 0)
-    reduced = explain(model, "0", x, y).to_dict()
+    reduced = explain(model, "0", x, y, verbose=True).to_dict()
+    # Without verbose, reduced results skip the totals over all cells (one pass less).
+    brief = explain(model, "0", x, y).to_dict()
+    assert all(s["breakdown"]["all"] is None for s in brief["sections"]
+               if s["kind"] == "computation")
     assert [c["cause"] for c in reduced["causes"]] == [c["cause"] for c in full["causes"]]
     for a, b in zip(full["causes"], reduced["causes"]):
         if a["cause"] != "cancellation":

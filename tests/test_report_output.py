@@ -101,7 +101,7 @@ def test_overview_table_and_round_trip():
     overview = explain_model(model, inputs=x, targets=y, loss_fn=F.cross_entropy)
     d = overview.to_dict()
     assert [layer["layer"] for layer in d["layers"]][0] == "4"
-    assert {layer["layer"] for layer in d["layers"]} == {"0", "4", "6"}
+    assert {layer["layer"] for layer in d["layers"]} == {"0", "1", "4", "6"}  # 1: BatchNorm2d
     fractions = [layer["near_zero_fraction"] for layer in d["layers"]]
     assert fractions == sorted(fractions, reverse=True)
     text = str(overview)
@@ -141,7 +141,7 @@ def test_unsupported_layer_gets_gradient_statistics_and_a_note():
     report = explain_near_zero_gradients(recorder, "1")
     d = report.to_dict()
     assert d["layer_type"] == "BatchNorm2d" and not d["supported"]
-    assert "not analysed" in d["notes"][0]
+    assert "affine parameters" in d["notes"][0] and d["status"] == "gradients_only"
     assert {s["key"] for s in d["sections"]} == {"dJ/dweight", "dJ/dbias"}
     assert "Gradients..." in str(report)
 
@@ -174,8 +174,13 @@ def test_bad_arguments():
         F.cross_entropy(model(x), y).backward()
     with pytest.raises(ValueError, match="GradientRecorder already"):
         explain_near_zero_gradients(recorder, "4", inputs=x)
+    with pytest.raises(ValueError, match="'2' .ReLU. is parameter-free"):
+        explain_near_zero_gradients(recorder, "2")
+    narrow = GradientRecorder(model, layers=["4"], record_every=1)
+    with narrow.step(0):
+        F.cross_entropy(model(x), y).backward()
     with pytest.raises(ValueError, match="not recorded"):
-        explain_near_zero_gradients(recorder, "1")
+        explain_near_zero_gradients(narrow, "1")
 
 
 @pytest.mark.parametrize("precision", ["bfloat16-autocast", "float64"])
@@ -196,3 +201,24 @@ def test_mixed_precision_and_double(precision):
         tolerance = 1e-2 if precision != "float64" else 1e-12
         assert layer["gradient_check"]["relative_error"] < tolerance
         assert layer["causes"]
+
+
+def test_overview_plot_shows_at_most_25_layers(tmp_path):
+    from matplotlib.image import imread
+
+    from nearzero.report import ModelOverview
+
+    model, x, y = model_and_batch()
+    layer = explain_near_zero_gradients(model, "4", inputs=x, targets=y,
+                                        loss_fn=F.cross_entropy).to_dict()
+    layers = []
+    for i in range(49):
+        d = dict(layer, layer=f"block.{i}", near_zero_fraction=(i + 1) / 50)
+        layers.append(d)
+    overview = ModelOverview.from_dict({"step": 3, "confidence": 0.99, "layers": layers})
+    assert overview.worst.layer == "block.48"
+    height, width = imread(overview.plot(tmp_path / "overview.png")).shape[:2]
+    assert width == 990 and height < 1100  # 25 bars, not 49
+    from nearzero.report.plots import OVERVIEW_LAYERS
+
+    assert OVERVIEW_LAYERS == 25

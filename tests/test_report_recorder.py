@@ -134,7 +134,7 @@ def test_linear_with_leading_dimensions():
     capture = recorder.capture("0")
     a0 = capture.a0.reshape(-1, 5)
     torch.testing.assert_close(capture.d_z.reshape(-1, 7).t() @ a0, model[0].weight.grad)
-    report = explain_near_zero_gradients(recorder, model[0])
+    report = explain_near_zero_gradients(recorder, model[0], verbose=True)
     assert report.to_dict()["gradient_check"]["relative_error"] < 1e-5
     assert report.section("A_0")["shape"] == [12, 5]
 

@@ -5,22 +5,23 @@ autograd graph), and the fall-backs when neither can be seen (ReLU or identity, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 KNOWN_ACTIVATIONS = (
     nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU,
     nn.Mish, nn.Softplus, nn.Tanh, nn.Sigmoid, nn.Hardtanh, nn.Hardsigmoid, nn.Hardswish,
     nn.LogSigmoid, nn.Softsign, nn.Tanhshrink, nn.Threshold, nn.Softshrink, nn.Hardshrink,
-    nn.Identity,
 )
 # Same shape in and out but not a deterministic elementwise function of its input.
 NOT_ACTIVATIONS = (
     nn.modules.dropout._DropoutNd, nn.RReLU, nn.Softmax, nn.LogSoftmax, nn.Softmin,
     nn.Softmax2d, nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm,
-    nn.LocalResponseNorm,
+    nn.LocalResponseNorm, nn.Identity, nn.Flatten, nn.Unflatten,
 )
 
 
@@ -31,10 +32,12 @@ class Activation:
     name: str
     source: str  # "module", "function", "assumed_relu" or "identity"
     note: str = None
+    path: list = field(default_factory=list)  # modules and ops between Z_l and the activation
 
 
-def derivative_of_module(module: nn.Module, z: torch.Tensor):
-    """S_l = d module(Z)/dZ at `z` when `module` is an elementwise activation, else None.
+def derivative_of_module(module: nn.Module, z: torch.Tensor, *, with_output: bool = False):
+    """S_l = d module(Z)/dZ at `z` when `module` is an elementwise activation, else None;
+    `with_output`: (S_l, module(Z)).
 
     Calls ``module.forward`` directly so that no hook fires, on a copy so that in-place
     activations do not touch `z`; parameters (PReLU) get no gradient.
@@ -56,30 +59,55 @@ def derivative_of_module(module: nn.Module, z: torch.Tensor):
         (s,) = torch.autograd.grad(out, leaf, torch.ones_like(out), retain_graph=not known)
         if not known and not _is_elementwise(lambda v: torch.autograd.grad(out, leaf, v)[0], s):
             return None
-    return s.detach()
+    return (s.detach(), out.detach()) if with_output else s.detach()
 
 
-def derivative_of_function(node, z_node, z: torch.Tensor):
-    """S_l for an activation applied as a function (``F.relu(z)``): `node` is the autograd
-    node that produced A_l; when its only input is Z_l's node (`z_node`) and it acts
-    elementwise (A_l has Z_l's shape), calling it on ones gives dA/dZ exactly. Else None."""
-    if node is None or z_node is None:
-        return None
-    inputs = [fn for fn, _ in node.next_functions if fn is not None]
-    if len(inputs) != 1 or inputs[0] is not z_node:
-        return None
-    with torch.no_grad():
-        try:
-            s = node(torch.ones_like(z))
-        except Exception:  # saved tensors already freed, or a node that takes several grads
-            return None
-        if isinstance(s, (tuple, list)):
-            s = s[0] if len(s) == 1 else None
-        if not isinstance(s, torch.Tensor) or s.shape != z.shape:
-            return None
-        if not _is_elementwise(lambda v: node(v), s):
-            return None
-    return s.detach()
+def _saved(node, name, default):
+    """A scalar argument the autograd node kept (reading it unpacks no saved tensor)."""
+    return getattr(node, f"_saved_{name}", default)
+
+
+# Functional activations recognised from their autograd node: the node's scalar arguments
+# rebuild the function, whose derivative is then taken after the backward pass. Reading the
+# node's saved tensors instead would unpack them, which gradient checkpointing allows once only.
+_FUNCTIONS = {
+    "relu": lambda node: torch.relu,
+    "leakyrelu": lambda node: partial(F.leaky_relu,
+                                      negative_slope=_saved(node, "negative_slope", 0.01)),
+    "gelu": lambda node: partial(F.gelu, approximate=_saved(node, "approximate", "none")),
+    "silu": lambda node: F.silu,
+    "sigmoid": lambda node: torch.sigmoid,
+    "tanh": lambda node: torch.tanh,
+    "elu": lambda node: partial(torch.ops.aten.elu, alpha=_saved(node, "alpha", 1.0),
+                                scale=_saved(node, "scale", 1.0),
+                                input_scale=_saved(node, "input_scale", 1.0)),
+    "celu": lambda node: partial(F.celu, alpha=_saved(node, "alpha", 1.0)),
+    "hardtanh": lambda node: partial(F.hardtanh, min_val=_saved(node, "min_val", -1.0),
+                                     max_val=_saved(node, "max_val", 1.0)),
+    "softplus": lambda node: partial(F.softplus, beta=_saved(node, "beta", 1.0),
+                                     threshold=_saved(node, "threshold", 20.0)),
+    "mish": lambda node: F.mish,
+    "hardswish": lambda node: F.hardswish,
+    "hardsigmoid": lambda node: F.hardsigmoid,
+    "logsigmoid": lambda node: F.logsigmoid,
+}
+
+
+def function_of_node(node):
+    """The elementwise activation that autograd `node` belongs to, as a callable on tensors,
+    or None when the node is not a known elementwise activation."""
+    builder = _FUNCTIONS.get(function_name(node)) if node is not None else None
+    return builder(node) if builder is not None else None
+
+
+def derivative_of_function(function, x: torch.Tensor, *, with_output: bool = False):
+    """S = d function(X)/dX at `x`, for a known elementwise `function`; `with_output`:
+    (S, function(X))."""
+    with torch.enable_grad():
+        leaf = x.detach().clone().requires_grad_(True)
+        out = function(leaf)
+        (s,) = torch.autograd.grad(out, leaf, torch.ones_like(leaf))
+    return (s.detach(), out.detach()) if with_output else s.detach()
 
 
 def function_name(node) -> str:

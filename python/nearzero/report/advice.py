@@ -27,10 +27,21 @@ def advice_for(cause: str, *, activation=None, forward: dict = None) -> list:
 
 def _dead_activation(activation, forward) -> list:
     tips = []
-    mean_bias = forward.get("mean_bias")
-    if mean_bias is not None and mean_bias < 0 and mean_bias < forward.get("mean_product", 0):
-        tips.append(f"initialise the biases at zero or slightly positive (the dead units' mean "
-                    f"bias is {mean_bias:.3g}), and check what drives them negative")
+    holder = forward.get("holder")
+    if holder == "bias":
+        unit_bias = forward.get("dead_units_mean_bias")
+        shown = (f"the dead units' mean bias is {unit_bias:.3g}" if unit_bias is not None else
+                 f"the mean bias where the activation is dead is {forward['mean_bias']:.3g}")
+        tips.append(f"initialise the biases at zero or slightly positive ({shown}), and check "
+                    "what drives them negative")
+    elif holder == "norm_shift":
+        tips.append(f"the shift (bias) of {forward['norm']} holds the activation below zero "
+                    f"(mean {forward['mean_shift']:.3g}): check its initialisation (zero) and "
+                    "what drives it negative (learning rate, weight decay on norm parameters)")
+    elif holder == "norm_scale":
+        tips.append(f"the scale (weight) of {forward['norm']} has collapsed towards zero: "
+                    "exclude norm parameters from weight decay and check its initialisation "
+                    "(one)")
     if _family(activation) == "saturating":
         tips += ["the activation saturates: scale inputs and initial weights down (Glorot/Xavier "
                  "initialisation) or use a non-saturating activation (ReLU family, GELU)",
@@ -40,8 +51,9 @@ def _dead_activation(activation, forward) -> list:
                  "ELU or SiLU",
                  "lower the learning rate (large updates push units into the dead region) or "
                  "add gradient clipping",
-                 "add normalisation (BatchNorm / LayerNorm) before the activation",
                  "use He (Kaiming) initialisation for the weights"]
+        if not forward.get("norm"):
+            tips.insert(-1, "add normalisation (BatchNorm / LayerNorm) before the activation")
     return tips
 
 

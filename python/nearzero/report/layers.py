@@ -20,6 +20,17 @@ def is_supported(module: nn.Module) -> bool:
     return isinstance(module, SUPPORTED_TYPES)
 
 
+def owns_parameters(module: nn.Module, trainable: bool = False) -> bool:
+    """Does the module hold parameters itself (not only through its children)?"""
+    return any(p.requires_grad or not trainable for p in module.parameters(recurse=False))
+
+
+def is_default_layer(module: nn.Module) -> bool:
+    """Layers recorded and explained when none are named: every module that owns trainable
+    parameters (Linear and Conv fully explained, the others by their gradients)."""
+    return owns_parameters(module, trainable=True)
+
+
 def main_parameter_name(module: nn.Module):
     """The parameter whose gradients are explained: ``weight`` for supported layers, else the
     largest parameter (the original's heuristic for a layer's weights)."""

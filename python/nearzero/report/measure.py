@@ -1,5 +1,5 @@
-"""The report's measurements, as plain JSON-ready dicts: one per tensor (P/Z/N shares, negative
-share, units that are always near zero) and one per computation (how much of its result is near
+"""The report's measurements, as sections of the report model: one per tensor (P/Z/N shares,
+negative share, units that are always near zero) and one per computation (how much of its result is near
 zero, and why, from the fused nine-way classification). Memory stays bounded by the layer's own
 tensors: big results use the ops' in-kernel reductions (``reduce=``, ``mask=``).
 """
@@ -13,23 +13,35 @@ import torch
 from ..analysis import near_zero_explanation
 from ..ops import tensor_classify
 from . import distributed as dist
+from .model import Breakdown, ComputationSection, MaskedPart, TensorSection
 
 PAIR_TERMS = ("PP", "PZ", "PN", "ZP", "ZZ", "ZN", "NP", "NZ", "NN")
 SINGLE_TERMS = ("P", "Z", "N")
-FULL_RESULT_BYTES = 32 * 2**20  # a full (cells x 9) result up to this size; above it, reduce=
+FULL_RESULT_BYTES = 2 * 2**20  # a full (cells x 9) result up to this size (its per-cell analysis
+# costs more than the fused op itself); above it, class totals reduced in the kernel
 PERCENTILES = (0, 25, 50, 75, 100)
 
 
 def near_zero_mask(values: torch.Tensor, threshold: float) -> torch.Tensor:
     """The P/Z/N rule's Z class: exactly zero or |x| < threshold (NaN is never near zero)."""
-    return (values.abs() < threshold) | (values == 0)
+    if threshold > 0:
+        return values.abs() < threshold  # zero is below any positive threshold
+    return values == 0
 
 
 class Measurer:
     """Measures tensors and computations of one layer at one confidence level."""
 
-    def __init__(self, confidence: float):
+    def __init__(self, confidence: float, *, omit_non_finite: bool = False,
+                 all_totals: bool = True):
+        """`omit_non_finite`: the layer's tensors hold NaN where they were not finite; a tensor
+        with no finite value at all then gets threshold 0 (nothing in it is near zero).
+        `all_totals`: class totals over all cells of a large computation too (one more pass
+        of its op; only the verbose text shows them), not only over the near-zero cells."""
+        self.all_totals = all_totals
         self.confidence = float(confidence)
+        self.omit_non_finite = omit_non_finite
+        self._thresholds = {}  # id(tensor) -> (tensor, sharded, threshold): one selection each
         self.noteworthy_fraction = 1.1 * (1.0 - self.confidence)
 
     def expected_fraction(self, size: int, given_threshold: bool = False) -> float:
@@ -49,11 +61,19 @@ class Measurer:
     def threshold(self, x: torch.Tensor, sharded: bool = True) -> float:
         """`sharded`: each process holds part of the batch (activations), rather than the same
         tensor (weights, averaged gradients)."""
-        return dist.threshold(x, self.confidence, sharded=sharded)
+        known = self._thresholds.get(id(x))
+        if known is not None and known[0] is x and known[1] == sharded:
+            return known[2]
+        if self.omit_non_finite and dist.global_count(~torch.isnan(x)) == 0:
+            t = 0.0
+        else:
+            t = dist.threshold(x, self.confidence, sharded=sharded)
+        self._thresholds[id(x)] = (x, sharded, t)
+        return t
 
     def tensor(self, key: str, title: str, x: torch.Tensor, *, threshold: float = None,
                unit_axis: int = None, negatives_are_bad: bool = False, mask=None,
-               mask_title: str = None, sharded: bool = True) -> dict:
+               mask_title: str = None, sharded: bool = True) -> TensorSection:
         t = self.threshold(x, sharded) if threshold is None else float(threshold)
         reduce = "all" if unit_axis is None else "channel"
         total = dist.all_reduce_sum if sharded else (lambda v: v)
@@ -63,35 +83,34 @@ class Measurer:
         counts, sums = total(counts), total(sums)
         totals = counts if unit_axis is None else counts.sum(0)
         near_zero = _share(totals[1], totals.sum())
-        section = {"kind": "tensor", "key": key, "title": title, "shape": list(x.shape),
-                   "size": dist.global_size(x) if sharded else x.numel(), "threshold": t,
-                   "near_zero_fraction": near_zero,
-                   "breakdown": _breakdown(totals, sums if unit_axis is None else sums.sum(0),
-                                           SINGLE_TERMS)}
+        section = TensorSection(key=key, title=title, shape=list(x.shape),
+                                size=dist.global_size(x) if sharded else x.numel(), threshold=t,
+                                near_zero_fraction=near_zero, summary=[],
+                                breakdown=_breakdown(totals, sums if unit_axis is None
+                                                     else sums.sum(0), SINGLE_TERMS))
         summary = [(f"{near_zero * 100:.1f}% near-zero", near_zero)]
         if negatives_are_bad:
-            negative = int(total((x < 0).sum())) / max(section["size"], 1)
-            section["negative_fraction"] = negative
+            negative = int(total((x < 0).sum())) / max(section.size, 1)
+            section.negative_fraction = negative
             if negative > 0:
                 summary.append((f"{negative * 100:.1f}% negative", negative))
         summary.sort(key=lambda item: -item[1])
         if unit_axis is not None:
             dead = _dead_units(counts, negatives_are_bad)
-            section["dead_unit_fraction"] = dead
+            section.dead_unit_fraction = dead
             condition = "near-zero or negative" if negatives_are_bad else "near-zero"
             dims = "batch" if x.dim() <= 2 else "batch and spatial"
-            section["units_summary"] = (f"{dead * 100:.1f}% of units always {condition} across "
-                                        f"all {dims} dims")
-            section["units_noteworthy"] = dead > self.noteworthy_fraction
-        section["summary"] = [text for text, _ in summary]
+            section.units_summary = (f"{dead * 100:.1f}% of units always {condition} across "
+                                     f"all {dims} dims")
+            section.units_noteworthy = dead > self.noteworthy_fraction
+        section.summary = [text for text, _ in summary]
         if mask is not None:
             masked, masked_sums = tensor_classify(x, threshold=t, reduce="all", mask=mask,
                                                   nan_policy="omit")
             masked, masked_sums = total(masked), total(masked_sums)
             fraction = _share(masked[1], masked.sum())
-            section["masked"] = {"title": mask_title, "near_zero_fraction": fraction,
-                                 "summary": f"{fraction * 100:.1f}% near-zero",
-                                 "breakdown": _breakdown(masked, masked_sums, SINGLE_TERMS)}
+            section.masked = MaskedPart(mask_title, fraction, f"{fraction * 100:.1f}% near-zero",
+                                        _breakdown(masked, masked_sums, SINGLE_TERMS))
         return section
 
     def percentiles(self, x: torch.Tensor, sharded: bool = True) -> dict:
@@ -99,7 +118,8 @@ class Measurer:
                 "values": dist.percentiles(x, PERCENTILES, sharded=sharded)}
 
     def computation(self, key: str, equation: str, input_names, classify, result: torch.Tensor,
-                    *, threshold: float = None, cells_add_up: bool = False) -> dict:
+                    *, threshold: float = None, cells_add_up: bool = False,
+                    needed: bool = False) -> ComputationSection:
         """How much of `result` is near zero, and the nine-way explanation of why.
 
         ``classify(reduce, mask)`` runs the fused op whose value shape is `result`'s. Small
@@ -107,6 +127,9 @@ class Measurer:
         when distributed, results whose cells are batch positions: `cells_add_up` False) are
         reduced in the kernel to class totals over all cells and over the near-zero ones.
         With `cells_add_up`, `result` is the same on every process (the averaged gradient).
+        The classification itself runs only where it can show something: when `result` is
+        more often near zero than its threshold implies, when the causes need it (`needed`)
+        or for the verbose text (`all_totals`); else the breakdowns are None.
         """
         t = self.threshold(result, not cells_add_up) if threshold is None else float(threshold)
         near = near_zero_mask(result, t)
@@ -115,6 +138,10 @@ class Measurer:
         fraction = count / max(size, 1)
         full = (result.numel() * 9 * 8 <= FULL_RESULT_BYTES
                 and (cells_add_up or not dist.is_distributed()))
+        noteworthy = self.is_noteworthy(fraction, size, threshold is not None)
+        if not (noteworthy or needed or self.all_totals):
+            return self._computation_section(key, equation, input_names, t, fraction, count,
+                                             size, noteworthy, [], None, None, False)
         if full:
             counts, sums = classify(None, None)
             counts, sums = dist.all_reduce_sum(counts), dist.all_reduce_sum(sums)
@@ -125,25 +152,33 @@ class Measurer:
             all_totals = (flat_counts.sum(0), flat_sums.sum(0))
             near_totals = (flat_counts[flat_near].sum(0), flat_sums[flat_near].sum(0))
         else:
-            all_totals = tuple(dist.all_reduce_sum(v) for v in classify("all", None))
+            all_totals = (tuple(dist.all_reduce_sum(v) for v in classify("all", None))
+                          if self.all_totals else None)
             near_totals = tuple(dist.all_reduce_sum(v) for v in classify("all", near))
             found = near_zero_explanation(*near_totals, input_names=input_names, reduce="all")
-        noteworthy = self.is_noteworthy(fraction, size, threshold is not None)
         explanations = [{"cause_kind": f["cause_kind"], "description": f["description"],
                          "fraction": float(f["fraction"]), "score": float(f["score"])}
                         for f in found]
+        return self._computation_section(key, equation, input_names, t, fraction, count, size,
+                                         noteworthy, explanations, all_totals, near_totals,
+                                         full)
+
+    @staticmethod
+    def _computation_section(key, equation, input_names, t, fraction, count, size, noteworthy,
+                             explanations, all_totals, near_totals, full) -> ComputationSection:
         summary = f"{fraction * 100:.1f}% near-zero"
         if noteworthy and explanations:
             top = explanations[0]
             summary += (f", of which {top['fraction'] * 100:.1f}% are affected by "
                         f"{top['description']}")
-        return {"kind": "computation", "key": key, "title": f"compute {equation}",
-                "equation": equation, "inputs": list(input_names), "threshold": t,
-                "near_zero_fraction": fraction, "near_zero_count": count,
-                "size": size, "noteworthy": noteworthy, "summary": summary,
-                "explanations": explanations, "measured_cancellation": full,
-                "breakdown": {"all": _breakdown(*all_totals, PAIR_TERMS),
-                              "near_zero": _breakdown(*near_totals, PAIR_TERMS)}}
+        return ComputationSection(
+            key=key, title=f"compute {equation}", equation=equation, inputs=list(input_names),
+            threshold=t, near_zero_fraction=fraction, near_zero_count=count, size=size,
+            noteworthy=noteworthy, summary=summary, explanations=explanations,
+            measured_cancellation=full,
+            all_totals=None if all_totals is None else _breakdown(*all_totals, PAIR_TERMS),
+            near_zero_totals=None if near_totals is None else _breakdown(*near_totals,
+                                                                           PAIR_TERMS))
 
 
 def _share(part, whole) -> float:
@@ -161,6 +196,6 @@ def _dead_units(channel_counts, negatives_are_bad: bool) -> float:
     return int((~alive & present).sum()) / units if units else 0.0
 
 
-def _breakdown(counts, sums, terms) -> dict:
-    return {"terms": list(terms), "counts": [int(c) for c in counts.reshape(-1).tolist()],
-            "sums": [float(s) for s in sums.reshape(-1).tolist()]}
+def _breakdown(counts, sums, terms) -> Breakdown:
+    return Breakdown(list(terms), [int(c) for c in counts.reshape(-1).tolist()],
+                     [float(s) for s in sums.reshape(-1).tolist()])

@@ -41,38 +41,55 @@ def plot_report(data: dict, path, *, title: str = None) -> str:
     _causes_axes(grid[0, 0], data.get("causes", []))
     _tensor_axes(grid[0, 1], tensors)
     _pairs_axes(grid[1, 0], computations, "near_zero", "near-zero results: class pairs")
-    _pairs_axes(grid[1, 1], computations, "all", "all results: class pairs")
-    fig.suptitle(title or f"Layer '{data['layer']}' at step {data['step']}: "
+    _pairs_axes(grid[1, 1], computations, "all", "all results: class pairs (verbose reports)")
+    when = "one batch" if data.get("step") is None else f"step {data['step']}"
+    fig.suptitle(title or f"Layer '{data['layer']}' at {when}: "
                  f"{data['near_zero_fraction'] * 100:.1f}% near-zero gradients")
     return _save(fig, path)
 
 
+OVERVIEW_LAYERS = 25  # the overview plot shows the worst layers and counts the rest
+
+
 def plot_overview(data: dict, path, *, title: str = None) -> str:
-    """Each layer's near-zero gradient share, its top cause written beside the bar."""
-    layers = data["layers"]
-    fig = _figure(9, 0.6 * max(len(layers), 2) + 1.5)
+    """The near-zero gradient share of the most affected layers (at most OVERVIEW_LAYERS), each
+    with its top cause written beside the bar; how many more layers there are below them."""
+    from .overview import top_cause_label
+
+    layers = data["layers"][:OVERVIEW_LAYERS]
+    hidden = len(data["layers"]) - len(layers)
+    fig = _figure(9, 0.32 * max(len(layers), 2) + 1.6)
     ax = fig.subplots()
     names = [d["layer"] for d in layers][::-1]
     shares = [d["near_zero_fraction"] * 100 for d in layers][::-1]
     ax.barh(names, shares, color="#dd8452")
     for y, d in enumerate(layers[::-1]):
-        causes = d.get("causes", [])
-        label = CAUSE_TITLES[causes[0]["cause"]] if causes else "not analysed"
-        ax.text(shares[y] + 1, y, label, va="center", fontsize="small")
-    ax.set_xlim(0, 130)
-    ax.set_xlabel("near-zero weight gradients (%)")
-    fig.suptitle(title or f"Near-zero gradients by layer at step {data.get('step')}")
+        inside = shares[y] > 55  # long bars carry their label inside, so it stays within 100%
+        ax.text(shares[y] - 1 if inside else shares[y] + 1, y, top_cause_label(d), va="center",
+                ha="right" if inside else "left", fontsize="x-small")
+    ax.set_xlim(0, 100)
+    ax.tick_params(axis="y", labelsize="small")
+    ax.set_xlabel("weight gradients below the confidence threshold (%) - top cause beside")
+    if hidden:
+        ax.set_title(f"the {len(layers)} most affected layers; {hidden} more not shown",
+                     fontsize="small")
+    when = "one batch" if data.get("step") is None else f"step {data.get('step')}"
+    fig.suptitle(title or f"Near-zero gradients by layer at {when}")
     return _save(fig, path)
 
 
 def _causes_axes(ax, causes):
     names = [CAUSE_TITLES[c["cause"]] for c in causes][::-1]
-    shares = [c["fraction"] * 100 for c in causes][::-1]
+    shares = [min(c["fraction"], 1.0) * 100 for c in causes][::-1]
     ax.barh(names, shares, color="#c44e52")
-    ax.set_xlim(0, 105)
+    ax.set_xlim(0, 100)
     ax.set_xlabel("share of products behind near-zero gradients (%)")
     ax.set_title("causes, strongest at the top", fontsize="medium")
     ax.tick_params(axis="y", labelsize="small")
+    if sum(shares) > 100.5:
+        ax.annotate("a product can have several near-zero factors,\nso the shares can add up "
+                    "past 100%", (0.98, 0.02), xycoords="axes fraction", ha="right",
+                    va="bottom", fontsize="x-small", color="#555555")
 
 
 def _tensor_axes(ax, tensors):
@@ -83,13 +100,15 @@ def _tensor_axes(ax, tensors):
         ax.bar(names, shares, bottom=bottom, label=term, color=_CLASS_COLOURS[term])
         bottom += shares
     ax.set_ylabel("% of values")
+    ax.set_ylim(0, 100)
     ax.set_title("tensors: positive / near-zero / negative", fontsize="medium")
     ax.tick_params(axis="x", labelrotation=45, labelsize="small")
-    if tensors:
-        ax.legend(fontsize="small")
+    if tensors:  # beside the axes: stacked bars fill them to the top
+        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
 
 
 def _pairs_axes(ax, computations, which, title):
+    computations = [s for s in computations if s["breakdown"][which] is not None]
     terms = ("PP", "PZ", "PN", "ZP", "ZZ", "ZN", "NP", "NZ", "NN")
     width = 0.8 / max(len(computations), 1)
     x = np.arange(len(terms))
@@ -97,10 +116,16 @@ def _pairs_axes(ax, computations, which, title):
         shares = np.array(_shares(section["breakdown"][which])) * 100
         ax.bar(x + i * width, shares, width, label=section["equation"].split(" = ")[0])
     ax.set_xticks(x + width * (len(computations) - 1) / 2, terms)
+    if not computations:
+        ax.text(0.5, 0.5, "not measured: no computation stood out\n(verbose reports measure all)",
+                transform=ax.transAxes, ha="center", va="center", fontsize="small",
+                color="#555555")
     ax.set_ylabel("% of products")
-    ax.set_title(title, fontsize="medium")
+    ax.set_ylim(0, 100)
+    ax.set_title(title, fontsize="medium", pad=28 if computations else 6)
     if computations:
-        ax.legend(fontsize="small")
+        ax.legend(fontsize="x-small", loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3,
+                  frameon=False)
 
 
 def _shares(breakdown: dict) -> list:

@@ -10,17 +10,18 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from .capture import StepCapture
+from .capture import StepCapture, eager_if
 from .history import GradientHistory, StepStatistics, statistics_sizes
-from .layers import SUPPORTED_TYPES, main_parameter_name
+from .layers import is_default_layer, main_parameter_name
 from .output_statistics import OutputStatistics
 
 
 class GradientRecorder:
     """Records what `explain_near_zero_gradients` needs while a model trains.
 
-    ``layers`` is None (every ``nn.Linear`` and ``nn.Conv1d/2d/3d``) or a list of module names
-    or modules; other module types are accepted and get gradient statistics only. Wrap each
+    ``layers`` is None (every module that owns trainable parameters: ``nn.Linear`` and
+    ``nn.Conv1d/2d/3d`` are explained fully, the others by their gradients) or a list of
+    module names or modules. Wrap each
     step's forward and backward pass in ``with recorder.step(i):``. Every ``record_every``-th
     step (``i % record_every == 0``; None: none) is recorded in full; the latest ``keep``
     recorded steps are kept. Every step adds one entry to the history (see `history`): per
@@ -88,7 +89,9 @@ class GradientRecorder:
         if self._outputs is not None:
             self._outputs.start()
         loss_hook = self.model.register_forward_hook(self._read_loss)
-        self._open = (TrainingStep(index, loss), capture, loss_hook)
+        eager = eager_if(capture is not None)
+        eager.__enter__()
+        self._open = (TrainingStep(index, loss), capture, loss_hook, eager)
         self._in_step = True
         return self._open[0]
 
@@ -96,8 +99,9 @@ class GradientRecorder:
         """End the step begun by `begin_step` (``loss``: the step's loss, if known now)."""
         if not self._in_step:
             raise RuntimeError("end_step() without begin_step()")
-        step, capture, loss_hook = self._open
+        step, capture, loss_hook, eager = self._open
         loss_hook.remove()
+        eager.__exit__(None, None, None)
         if loss is not None:
             step.loss = loss
         self._open, self._in_step = None, False
@@ -107,8 +111,9 @@ class GradientRecorder:
         """Drop the open step (its forward or backward pass failed): every hook goes."""
         if not self._in_step:
             return
-        _, capture, loss_hook = self._open
+        _, capture, loss_hook, eager = self._open
         loss_hook.remove()
+        eager.__exit__(None, None, None)
         if self._outputs is not None:
             self._outputs.remove()
         if capture is not None:
@@ -254,7 +259,7 @@ def resolve_layers(model: nn.Module, layers) -> "OrderedDict[str, nn.Module]":
     """Names and modules of the layers to record, in the model's module order."""
     named = OrderedDict((n, m) for n, m in model.named_modules() if n)
     if layers is None:
-        return OrderedDict((n, m) for n, m in named.items() if isinstance(m, SUPPORTED_TYPES))
+        return OrderedDict((n, m) for n, m in named.items() if is_default_layer(m))
     if isinstance(layers, (str, nn.Module)):
         layers = [layers]
     chosen = OrderedDict()
@@ -274,4 +279,5 @@ def resolve_layers(model: nn.Module, layers) -> "OrderedDict[str, nn.Module]":
 def _unwrap(model: nn.Module) -> nn.Module:
     """The module inside DistributedDataParallel / DataParallel, so names match the model's."""
     wrappers = (nn.DataParallel, torch.nn.parallel.DistributedDataParallel)
-    return model.module if isinstance(model, wrappers) else model
+    model = model.module if isinstance(model, wrappers) else model
+    return getattr(model, "_orig_mod", model)  # torch.compile's wrapper: the original names

@@ -1,17 +1,22 @@
-"""Report: the explanation of one layer's near-zero gradients at one step. It holds plain,
-JSON-ready data; `print(report)` gives the text, `to_dict()` the data, `plot(path)` a figure."""
+"""Report: the explanation of one layer's near-zero gradients at one step, made from the typed
+report model (`model.LayerReport`); `print(report)` gives the text, `to_dict()` the JSON-ready
+data, `plot(path)` a figure."""
 
 from __future__ import annotations
 
 import copy
 
+from .model import LayerReport
 from .text import render_report
 
 
 class Report:
     """Why a layer's weight gradients are near zero. See `to_dict` for the fields."""
 
-    def __init__(self, data: dict, *, verbose: bool = None):
+    def __init__(self, data, *, verbose: bool = None):
+        """`data`: a LayerReport, or a dict of `to_dict()`'s form (read back from JSON)."""
+        self.model = data if isinstance(data, LayerReport) else None
+        data = data.to_dict() if isinstance(data, LayerReport) else data
         self._data = data
         self.verbose = bool(data.get("verbose", False) if verbose is None else verbose)
         data["verbose"] = self.verbose
@@ -23,10 +28,10 @@ class Report:
 
     def to_dict(self) -> dict:
         """JSON-serialisable: ``layer``, ``step``, ``near_zero_fraction``, ``near_zero_count``,
-        ``threshold``, ``confidence``, ``causes`` (strongest first, each with ``cause`` in
-        inputs_near_zero / dead_activation / weights_near_zero / backprop_near_zero /
-        cancellation / none, ``fraction``, ``description`` and ``advice``; empty when the layer
-        type is not analysed), ``sections`` (every tensor and computation of the report),
+        ``threshold``, ``confidence``, ``status``, ``causes`` (strongest first, each with
+        ``cause`` in non_finite / inputs_near_zero / dead_activation / weights_near_zero /
+        backprop_near_zero / cancellation / none, ``fraction``, ``description`` and
+        ``advice``), ``non_finite``, ``sections`` (every tensor and computation of the report),
         ``activation``, ``notes`` and the layer's size."""
         return copy.deepcopy(self._data)
 

@@ -8,6 +8,7 @@ import numpy as np
 from ..analysis import summarise
 
 CAUSE_TITLES = {
+    "non_finite": "NaN or Inf values",
     "inputs_near_zero": "inputs near zero (A_0)",
     "dead_activation": "dead activation (S_l)",
     "weights_near_zero": "weights near zero (W_l)",
@@ -16,6 +17,7 @@ CAUSE_TITLES = {
     "none": "none: no excess of near-zero gradients",
 }
 LABEL_WIDTH = 20
+_WITHOUT_GRADIENTS = ("frozen", "unused", "no_gradient")
 
 
 def format_threshold(threshold: float) -> str:
@@ -76,13 +78,24 @@ def _header(data: dict) -> list:
     lines.append(_line("weights", weights))
     basis = ("given threshold" if data.get("threshold_from") == "given"
              else f"threshold from confidence {data['confidence']}")
-    lines.append(_line("near-zero gradients",
-                       f"{data['near_zero_count']} of {data.get('gradients', 0)} "
-                       f"({data['near_zero_fraction'] * 100:.1f}%) "
-                       f"{format_threshold(data['threshold'])} ({basis})"))
+    without = data.get("status") in _WITHOUT_GRADIENTS
+    main = next((c for c in data.get("non_finite", []) if c["tensor"].startswith("dJ/dW")
+                 or c["tensor"] == f"dJ/d{data.get('parameter')}"), None)
+    if not without:
+        count, total = data["near_zero_count"], data.get("gradients", 0)
+        share = f"{data['near_zero_fraction'] * 100:.1f}%"
+        if main is not None:  # the share is of the finite gradients
+            bad = main["nan"] + main["inf"]
+            share += f" of the {total - bad} finite ones; {bad} are NaN or Inf"
+        lines.append(_line("near-zero gradients", f"{count} of {total} ({share}) "
+                           f"{format_threshold(data['threshold'])} ({basis})"))
     if data.get("activation"):
-        lines.append(_line("activation", f"{data['activation']['name']} "
-                           f"({data['activation']['source']})"))
+        activation = data["activation"]
+        after = "".join(f" after {step}" for step in reversed(activation.get("path", [])))
+        lines.append(_line("activation", f"{activation['name']}{after} "
+                           f"({activation['source']})"))
+    if without:
+        lines.append(_line("status", data["status"].replace("_", " ")))
     if data.get("world_size", 1) > 1:
         lines.append(_line("processes", f"{data['world_size']} (batch shards combined)"))
     for note in data.get("notes", []):
@@ -122,13 +135,16 @@ def _computation(section: dict, verbose: bool) -> list:
              _line("summary", section["summary"])]
     if not verbose:
         return lines
-    lines.append(_line("PZN combinations", format_breakdown(section["breakdown"]["all"])))
-    lines.append(_line("PZN combinations", format_breakdown(section["breakdown"]["all"],
-                                                            percentages=True)))
+    if section["breakdown"]["all"] is not None:
+        lines.append(_line("PZN combinations", format_breakdown(section["breakdown"]["all"])))
+        lines.append(_line("PZN combinations", format_breakdown(section["breakdown"]["all"],
+                                                                percentages=True)))
     name = section["equation"].split(" = ")[0]
     lines.append(f"{name} {section['near_zero_fraction'] * 100:.1f}% near zero "
                  f"({format_threshold(section['threshold'])}):")
     near = section["breakdown"]["near_zero"]
+    if near is None:
+        return lines
     lines.append(_line("PZN combinations", format_breakdown(near)))
     lines.append(_line("PZN combinations", format_breakdown(near, percentages=True)))
     for explanation in section["explanations"]:
@@ -141,6 +157,9 @@ def _computation(section: dict, verbose: bool) -> list:
 
 def _causes(data: dict, verbose: bool) -> list:
     causes = data.get("causes", [])
+    if not causes and data.get("status") in _WITHOUT_GRADIENTS:
+        return [f"No gradients to explain: the layer is {data['status'].replace('_', ' ')} "
+                "(see the note above)"]
     if not causes:
         return ["Most likely cause: not determined (see the notes above)"]
     top = causes[0]
