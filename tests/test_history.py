@@ -84,7 +84,7 @@ def test_every_statistic_matches_the_step_tensors():
     with torch.no_grad():
         model[0].bias[:2] = -50.0  # two dead channels
         model[3].bias[:3] = -50.0  # BatchNorm re-centres these: not dead after it
-    recorder = GradientRecorder(model, record_every=None)
+    recorder = GradientRecorder(model, layers=["0", "3", "6"], record_every=None)
     probe = Probe(model, {"0": model[1], "3": model[5], "6": model[6]})
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     generator = torch.Generator().manual_seed(1)
@@ -126,6 +126,21 @@ def test_every_statistic_matches_the_step_tensors():
                     (step, layer, stat)
     assert values[:, 0, STATISTICS.index("output_dead_fraction")] == pytest.approx([2 / 6] * 4)
     assert recorder._outputs.has_activation == [True, True, False]
+
+
+def test_default_layers_include_normalisation_with_gradient_statistics():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(5, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 3))
+    recorder = GradientRecorder(model, record_every=None)
+    assert list(recorder.layers) == ["0", "1", "3"]
+    for step in range(2):
+        with recorder.step(step):
+            F.cross_entropy(model(torch.randn(16, 5)), torch.randint(0, 3, (16,))).backward()
+    values = recorder.history.values()
+    assert values.shape == (2, 3, len(STATISTICS))
+    norm = STATISTICS.index("gradient_norm")
+    assert values[-1, 1, norm] == pytest.approx(float(model[1].weight.grad.double().norm()),
+                                                rel=1e-5)
 
 
 def test_loss_from_argument_model_output_or_none():
@@ -242,3 +257,23 @@ def test_history_without_outputs():
     values = recorder.history.values()[0]
     for j, stat in enumerate(STATISTICS):
         assert np.isnan(values[:, j]).all() == stat.startswith("output_"), stat
+
+
+def test_a_module_with_own_and_child_parameters_is_recorded_by_its_own():
+    class Head(nn.Module):  # like a language-model head: a bias of its own, a larger child
+        def __init__(self):
+            super().__init__()
+            self.decoder = nn.Linear(8, 30, bias=False)
+            self.bias = nn.Parameter(torch.zeros(30))
+
+        def forward(self, x):
+            return self.decoder(x) + self.bias
+
+    model = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), Head())
+    recorder = GradientRecorder(model, record_every=None)
+    assert list(recorder.layers) == ["0", "2", "2.decoder"]
+    with recorder.step(0):
+        F.cross_entropy(model(torch.randn(16, 5)), torch.randint(0, 30, (16,))).backward()
+    norm = STATISTICS.index("gradient_norm")
+    assert recorder.history.values()[0, 1, norm] == pytest.approx(
+        float(model[2].bias.grad.double().norm()), rel=1e-5)

@@ -75,7 +75,9 @@ def test_dead_units_mean_bias_is_over_the_dead_units_only():
     assert top["cause"] == "dead_activation"
     assert top["detail"]["dead_units"] == 12
     assert top["detail"]["dead_units_mean_bias"] == pytest.approx(-10.0)
-    assert "mean -10 over the dead units" in top["description"]
+    assert "over the dead units, the bias b_l (mean -10)" in top["description"]
+    assert top["detail"]["mean_bias"] == pytest.approx(-10.0)  # the mean of Z_l is theirs too
+    assert top["detail"]["mean_z"] < -9.0
     assert any("the dead units' mean bias is -10" in tip for tip in top["advice"])
 
 

@@ -56,8 +56,8 @@ class LayerCapture:
 
 
 def eager_if(recording: bool):
-    """Compiled code runs eagerly while a step is recorded: hooks come and go on those steps
-    only, and compiling for them would recompile on every recorded step."""
+    """Compiled code runs eagerly while `recording`: hooks added after torch.compile would be
+    ignored by the compiled code or make it recompile."""
     # Without Dynamo loaded nothing is compiled: importing it would cost time and memory.
     if (not recording or "torch._dynamo" not in sys.modules
             or not hasattr(torch.compiler, "set_stance")):

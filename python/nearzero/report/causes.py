@@ -122,9 +122,17 @@ def _dead_positions_forward(math, tensors: dict, thresholds: dict) -> dict:
     weights_share = sum(int(counts[i]) for i in _Z_SECOND) / products
     inputs_share = sum(int(counts[i]) for i in _Z_FIRST) / products
     bias_b = _broadcast_bias(math, bias, z)
-    mean_z, mean_bias = _means_where(dead, count, z, bias_b)
-    mean_product = mean_z - mean_bias
     units = _dead_units(math, dead)
+    # Means over the dead units where there are any (units always dead, whatever the input),
+    # else over the positions where S_l is near zero.
+    where, where_count = dead, count
+    if bool(units.any()):
+        shape = [1] * dead.dim()
+        shape[math.unit_axis] = -1
+        where = units.reshape(shape).expand(dead.shape)
+        where_count = dist.global_count(where)
+    mean_z, mean_bias = _means_where(where, where_count, z, bias_b)
+    mean_product = mean_z - mean_bias
     unit_bias = _unit_mean(bias, units) if bias is not None else None
     result = {"weights_share": weights_share, "inputs_share": inputs_share,
               "dead_positions": count, "dead_units": int(units.sum()), "mean_z": mean_z,
@@ -133,18 +141,12 @@ def _dead_positions_forward(math, tensors: dict, thresholds: dict) -> dict:
     norm = tensors.get("norm")
     if norm is not None and x is not z:
         # Over the dead units where there are any: their shift, not the whole layer's.
-        where = dead
-        if bool(units.any()):
-            shape = [1] * dead.dim()
-            shape[math.unit_axis] = -1
-            where = units.reshape(shape).expand(dead.shape)
-        result.update(_norm_hold(norm, where, dist.global_count(where), x, math))
+        result.update(_norm_hold(norm, where, where_count, x, math))
         result["description"] = result["holder_description"]
         return result
     if bias is not None and mean_bias < 0 and mean_bias < mean_product:
-        where = ("over the dead units" if unit_bias is not None else "where S_l is near zero")
-        shown = unit_bias if unit_bias is not None else mean_bias
-        why = (f"there the bias b_l (mean {shown:.3g} {where}) outweighs A_0·W_l (mean "
+        over = "the dead units" if bool(units.any()) else "the positions where S_l is near zero"
+        why = (f"over {over}, the bias b_l (mean {mean_bias:.3g}) outweighs A_0·W_l (mean "
                f"{mean_product:.3g}), holding Z_l at a mean of {mean_z:.3g}")
         result["holder"] = "bias"
     elif weights_share >= 0.5:

@@ -34,7 +34,7 @@ def is_default_layer(module: nn.Module) -> bool:
 def main_parameter_name(module: nn.Module):
     """The parameter whose gradients are explained: ``weight`` for supported layers, else the
     largest parameter (the original's heuristic for a layer's weights)."""
-    params = dict(module.named_parameters())
+    params = dict(module.named_parameters(recurse=False))
     if isinstance(module, SUPPORTED_TYPES) or "weight" in params:
         return "weight" if "weight" in params else None
     if not params:

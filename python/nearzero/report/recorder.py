@@ -89,7 +89,9 @@ class GradientRecorder:
         if self._outputs is not None:
             self._outputs.start()
         loss_hook = self.model.register_forward_hook(self._read_loss)
-        eager = eager_if(capture is not None)
+        # The step's hooks (loss, history, capture) are added after any torch.compile: compiled
+        # code would ignore or retrace them, so a compiled model runs eagerly inside a step.
+        eager = eager_if(True)
         eager.__enter__()
         self._open = (TrainingStep(index, loss), capture, loss_hook, eager)
         self._in_step = True
