@@ -85,10 +85,13 @@ class GradientRecorder:
         if self.should_record(index):  # full capture hooks only for recorded steps
             capture = StepCapture(self.model, self.layers, index)
             capture.install()
+        # On a CPU the step's statistics go straight into a host row of the history.
+        row = self.history.host_row() if all(p is None or p.is_cpu for p in self._params()) \
+            else None
         if self._outputs is not None:
-            self._outputs.start()
+            self._outputs.start(row)
         loss_hook = self.model.register_forward_hook(self._read_loss)
-        self._open = (TrainingStep(index, loss), capture, loss_hook)
+        self._open = (TrainingStep(index, loss), capture, loss_hook, row)
         self._in_step = True
         return self._open[0]
 
@@ -96,18 +99,18 @@ class GradientRecorder:
         """End the step begun by `begin_step` (``loss``: the step's loss, if known now)."""
         if not self._in_step:
             raise RuntimeError("end_step() without begin_step()")
-        step, capture, loss_hook = self._open
+        step, capture, loss_hook, row = self._open
         loss_hook.remove()
         if loss is not None:
             step.loss = loss
         self._open, self._in_step = None, False
-        self._end_step(step, capture)
+        self._end_step(step, capture, row)
 
     def abort_step(self) -> None:
         """Drop the open step (its forward or backward pass failed): every hook goes."""
         if not self._in_step:
             return
-        _, capture, loss_hook = self._open
+        _, capture, loss_hook, _ = self._open
         loss_hook.remove()
         if self._outputs is not None:
             self._outputs.remove()
@@ -132,16 +135,26 @@ class GradientRecorder:
     def should_record(self, index: int) -> bool:
         return self.record_every is not None and index % self.record_every == 0
 
-    def _end_step(self, step, capture) -> None:
+    def _params(self) -> list:
+        return [None if param is None else getattr(self.layers[name], param)
+                for name, param in self._main_params.items()]
+
+    def _end_step(self, step, capture, row) -> None:
         index = step.index
         # The history reads .grad as the step ends: what the optimizer is about to apply.
-        params = [None if param is None else getattr(self.layers[name], param)
-                  for name, param in self._main_params.items()]
-        gradients = self._statistics([None if p is None else p.grad for p in params], params)
-        outputs = self._outputs.finish() if self._outputs is not None else None
-        if gradients is not None or outputs is not None:
-            self.history.append(index, *_join(gradients, outputs, len(self.layers)),
-                                loss=step.loss)
+        params = self._params()
+        grads = [None if p is None else p.grad for p in params]
+        if row is not None:
+            gradients = self._statistics.write(row, grads, params)
+            outputs = self._outputs.finish() if self._outputs is not None else False
+            if gradients or outputs:
+                self.history.append_row(index, loss=step.loss)
+        else:
+            gradients = self._statistics(grads, params)
+            outputs = self._outputs.finish() if self._outputs is not None else None
+            if gradients is not None or outputs is not None:
+                self.history.append(index, *_join(gradients, outputs, len(self.layers)),
+                                    loss=step.loss)
         if capture is not None:
             records = capture.finish()
             if any(r.grads for r in records.values()):
