@@ -86,8 +86,7 @@ class GradientRecorder:
             capture = StepCapture(self.model, self.layers, index)
             capture.install()
         # On a CPU the step's statistics go straight into a host row of the history.
-        row = self.history.host_row() if all(p is None or p.is_cpu for p in self._params()) \
-            else None
+        row = self.history.host_row() if _host_path(self._params()) else None
         if self._outputs is not None:
             self._outputs.start(row)
         loss_hook = self.model.register_forward_hook(self._read_loss)
@@ -239,6 +238,12 @@ class TrainingStep:
 
     def __repr__(self) -> str:
         return f"TrainingStep({self.index}, loss={self.loss!r})"
+
+
+def _host_path(params) -> bool:
+    """Whether a step's history goes through the C++ core on the host (every parameter on the
+    CPU) rather than through torch operations queued on the device."""
+    return all(p is None or p.is_cpu for p in params)
 
 
 def _output_loss(output):
