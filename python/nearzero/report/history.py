@@ -91,12 +91,11 @@ class StepStatistics:
         False where no layer got a gradient (the row then holds nothing of this step)."""
         if all(g is None for g in grads):
             return False
-        with torch.no_grad():
-            for index, (grad, weight) in enumerate(zip(grads, weights)):
-                if weight is not None:
-                    tensor_statistics.write(weight, -1, row, host_offset(index, 0))
-                if grad is not None:
-                    tensor_statistics.write(grad, 0, row, host_offset(index, 1), self.tolerance)
+        for index, (grad, weight) in enumerate(zip(grads, weights)):
+            if weight is not None:
+                tensor_statistics.write(weight, -1, row, host_offset(index, 0))
+            if grad is not None:
+                tensor_statistics.write(grad, 0, row, host_offset(index, 1), self.tolerance)
         return True
 
     def _weights(self, index: int, rows):

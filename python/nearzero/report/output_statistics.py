@@ -160,16 +160,24 @@ class OutputStatistics:
         dim = self.unit_dims[index] % max(tensor.dim(), 1)
         step.units[index] = [tensor.shape[dim] if tensor.dim() else 1] * 2
         step.from_activation[index] = from_activation
-        step.measure(2 * index, tensor.detach(), dim, non_negative)
-        if tensor.requires_grad:
-            tensor.register_hook(self._gradient_hook(step, index, dim, from_activation))
+        step.measure(2 * index, tensor, dim, non_negative)
+        if not tensor.requires_grad:
+            return
+        hook = self._gradient_hook(step, index, dim, from_activation)
+        node = tensor.grad_fn
+        if node is None or tensor._is_view():
+            tensor.register_hook(hook)
+        else:  # a pre-hook of the node that made the tensor costs less than a tensor hook
+            output = tensor.output_nr
+            node.register_prehook(lambda grads: hook(grads[output]))
 
     @staticmethod
     def _gradient_hook(step, index: int, dim: int, from_activation: bool):
         def hook(grad):
             # dJ/dA_l of the activation wins over dJ/dZ_l seen on the first step.
-            if step.from_activation[index] == from_activation and not step.seen[2 * index + 1]:
-                step.measure(2 * index + 1, grad.detach(), dim)
+            if grad is not None and step.from_activation[index] == from_activation and \
+                    not step.seen[2 * index + 1]:
+                step.measure(2 * index + 1, grad, dim)
 
         return hook
 
@@ -193,6 +201,7 @@ class _StepOutputs:
         if self.row is not None:  # one pass of the C++ core, in place
             tensor_statistics.write(tensor, dim, self.row, host_offset(slot // 2, 2 + slot % 2))
             return
+        tensor = tensor.detach()
         self.norms[slot] = squared_norm(tensor)
         if tensor.dim() <= 1:
             self.extremes[slot] = (tensor, tensor)

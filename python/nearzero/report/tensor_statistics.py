@@ -32,6 +32,7 @@ def write(tensor: torch.Tensor, unit_dim: int, out, offset: int, tolerance: floa
 
 def _readable(tensor: torch.Tensor) -> torch.Tensor:
     """A CPU strided copy in a dtype the kernel reads (a device tensor: one transfer)."""
+    tensor = tensor.detach()
     if tensor.layout is not torch.strided:
         tensor = tensor.to_dense()
     tensor = tensor.resolve_neg().resolve_conj()
