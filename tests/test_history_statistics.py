@@ -12,7 +12,10 @@ nn = torch.nn
 
 from nearzero import GradientRecorder  # noqa: E402
 from nearzero.report import recorder as recorder_module  # noqa: E402
+from nearzero.report.history import STATISTICS  # noqa: E402
 from nearzero.report.tensor_statistics import VALUES, write  # noqa: E402
+
+STATISTIC = {name: i for i, name in enumerate(STATISTICS)}
 
 
 def reference(tensor, unit_dim, tolerance):
@@ -169,3 +172,33 @@ def test_steps_stay_in_order_when_the_path_changes(monkeypatch):
         expected = [float(torch.relu(model[0](torch.full((2, 4), float(s + 1)))).norm())
                     for s in range(len(paths))]
     assert norms == pytest.approx(expected, rel=1e-5)
+
+
+class ViewActivation(nn.Module):
+    """A parameter-free activation whose output is a view of another tensor."""
+
+    def forward(self, x):
+        return torch.tanh(x)[:]
+
+
+@pytest.mark.parametrize("activation", [lambda: nn.ReLU(inplace=True), ViewActivation])
+def test_output_gradients_of_views_and_in_place_activations(activation):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(5, 7), activation(), nn.Linear(7, 2))
+    recorder = GradientRecorder(model, record_every=None)
+    seen = {}
+
+    def keep(module, inputs, output):  # independent of the recorder: a tensor hook
+        seen["A"] = output.detach().clone()
+        output.register_hook(lambda grad: seen.__setitem__("dA", grad.clone()))
+
+    model[1].register_forward_hook(keep)
+    x = torch.randn(6, 5)
+    for step in range(2):
+        with recorder.step(step):
+            (model(x) ** 2).sum().backward()
+        model.zero_grad()
+        norms = recorder.history.values()[step, 0]
+        assert norms[STATISTIC["output_norm"]] == pytest.approx(float(seen["A"].norm()), rel=1e-5)
+        assert norms[STATISTIC["output_gradient_norm"]] == pytest.approx(
+            float(seen["dA"].norm()), rel=1e-5)
