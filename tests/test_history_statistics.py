@@ -147,8 +147,13 @@ def model_with_dead_units():
     return model
 
 
-def test_host_path_equals_the_torch_path(monkeypatch):
+@pytest.mark.parametrize("block_bytes", [8 << 20, 1, 2 * 3 * 4 * 5 * 8])  # 1024, 1 or 2 rows
+def test_host_path_equals_the_torch_path(monkeypatch, block_bytes):
+    from nearzero.report import history
+
+    monkeypatch.setattr(history, "_BLOCK_BYTES", block_bytes)
     host = train(model_with_dead_units(), 4, True, monkeypatch)
+    assert len(host._block) == {8 << 20: 1024, 1: 1}.get(block_bytes, 2)
     device = train(model_with_dead_units(), 4, False, monkeypatch)
     assert host.steps == device.steps == [0, 1, 2, 3]
     np.testing.assert_allclose(host.values(), device.values(), rtol=2e-5, atol=1e-12)

@@ -34,6 +34,7 @@ NORMS = ("weight", "gradient", "output", "output_gradient")
 # per layer and tensor kind (in NORMS' order) the tensor_statistics.VALUES; NaN where not seen.
 HOST_VALUES = len(tensor_statistics.VALUES)
 _FLUSH_EVERY = 1024  # steps kept on the device before they move to the host in one go
+_BLOCK_BYTES = 8 << 20  # most memory the CPU path's unread rows take (fewer steps per block)
 _LARGEST = {dtype: torch.finfo(dtype).max for dtype in (torch.float32, torch.float64)}
 
 
@@ -157,12 +158,12 @@ class GradientHistory:
         self._sizes = np.array(sizes, dtype=np.float64).reshape(-1, 2)
         self._steps = []
         self._pending = []  # per step: (counts, norms, loss) on the device, not yet read
-        # CPU steps not yet read: rows written in place, and their losses.
-        self._block = np.empty((_FLUSH_EVERY, len(self.layer_names) * len(NORMS) * HOST_VALUES))
-        self._block_loss = np.empty(_FLUSH_EVERY)
+        # CPU steps not yet read: rows written in place (allocated on the first), their losses.
+        self._block = self._block_loss = None
         self._filled = 0
-        self._host = np.zeros((0, len(self.layer_names), len(STATISTICS)), dtype=np.float64)
-        self._loss = np.zeros(0, dtype=np.float64)
+        # Read blocks, joined when read.
+        self._blocks = [np.zeros((0, len(self.layer_names), len(STATISTICS)), dtype=np.float64)]
+        self._losses = [np.zeros(0, dtype=np.float64)]
 
     def append(self, step: int, counts: torch.Tensor, norms: torch.Tensor, loss=None) -> None:
         """`counts` (layers, len(COUNTS)) int64 and `norms` (layers, len(NORMS)) float32 squared
@@ -180,6 +181,10 @@ class GradientHistory:
         """The row the next CPU step writes (all NaN); `append_row` keeps it."""
         if self._pending:  # the model moved to the CPU: keep the steps in order
             self._flush()
+        if self._block is None:
+            width = len(self.layer_names) * len(NORMS) * HOST_VALUES
+            rows = max(1, min(_FLUSH_EVERY, _BLOCK_BYTES // (8 * width)))
+            self._block, self._block_loss = np.empty((rows, width)), np.empty(rows)
         row = self._block[self._filled]
         row.fill(math.nan)
         return row
@@ -191,7 +196,7 @@ class GradientHistory:
         self._block_loss[self._filled] = math.nan if loss is None else float(loss)
         self._filled += 1
         self._steps.append(int(step))
-        if self._filled == _FLUSH_EVERY:
+        if self._filled == len(self._block):
             self._flush()
 
     def __len__(self) -> int:
@@ -205,7 +210,9 @@ class GradientHistory:
         """(steps, layers, len(STATISTICS)) float64 array; NaN where a value was not seen (a
         layer without gradient, or not run, at that step)."""
         self._flush()
-        return self._host
+        if len(self._blocks) > 1:
+            self._blocks = [np.concatenate(self._blocks)]
+        return self._blocks[0]
 
     def statistic(self, name: str) -> np.ndarray:
         """(steps, layers) array of one of STATISTICS."""
@@ -216,7 +223,9 @@ class GradientHistory:
     def loss(self) -> np.ndarray:
         """The loss of each step (NaN where none was given)."""
         self._flush()
-        return self._loss
+        if len(self._losses) > 1:
+            self._losses = [np.concatenate(self._losses)]
+        return self._losses[0]
 
     def as_dict(self) -> dict:
         """``{"steps": [...], "loss": [...], "layers": {name: {statistic: [...]}}}``,
@@ -255,8 +264,8 @@ class GradientHistory:
         self._pending = []
         counts = counts.cpu().numpy().astype(np.float64)
         block = _fractions(counts, norms.cpu().numpy().astype(np.float64), self._sizes)
-        self._host = np.concatenate([self._host, block])
-        self._loss = np.concatenate([self._loss, losses.cpu().numpy().astype(np.float64)])
+        self._blocks.append(block)
+        self._losses.append(losses.cpu().numpy().astype(np.float64))
 
 
     def _flush_rows(self) -> None:
@@ -275,8 +284,8 @@ class GradientHistory:
         }
         counts = np.nan_to_num(np.stack([by_count[name] for name in COUNTS], -1), nan=-1.0)
         block = _fractions(counts, value["squared_norm"], self._sizes)
-        self._host = np.concatenate([self._host, block])
-        self._loss = np.concatenate([self._loss, self._block_loss[:self._filled]])
+        self._blocks.append(block)
+        self._losses.append(self._block_loss[:self._filled].copy())
         self._filled = 0
 
 
