@@ -1,7 +1,8 @@
 """The per-step history of a GradientRecorder: for every recorded layer and every step, the norms
 and near-zero / non-finite / dead-unit shares of its weights, weight gradients, output A_l and
-output gradient dJ/dA_l, and the step's loss. Statistics stay on the device as they are made (no
-host synchronisation per step) and come to the host in blocks, when read.
+output gradient dJ/dA_l, and the step's loss. On a GPU the statistics stay on the device as they
+are made (no host synchronisation per step) and come to the host in blocks, when read; on a CPU
+the C++ core writes them, one pass per tensor, into a preallocated host block.
 """
 
 from __future__ import annotations
@@ -266,7 +267,6 @@ class GradientHistory:
         block = _fractions(counts, norms.cpu().numpy().astype(np.float64), self._sizes)
         self._blocks.append(block)
         self._losses.append(losses.cpu().numpy().astype(np.float64))
-
 
     def _flush_rows(self) -> None:
         rows = self._block[:self._filled].reshape(self._filled, len(self.layer_names), len(NORMS),
