@@ -96,4 +96,7 @@ void bind_conv(pybind11::module_ &m);
 // Filtering and grouping of classify results (cpu_analysis.cpp).
 void bind_analysis(pybind11::module_ &m);
 
+// Per-step tensor statistics of the history (cpu_statistics.cpp).
+void bind_statistics(pybind11::module_ &m);
+
 }  // namespace nearzero

@@ -220,6 +220,7 @@ PYBIND11_MODULE(_core, m) {
   nearzero::bind_typed<double>(m, "f64");
   nearzero::bind_conv(m);
   nearzero::bind_analysis(m);
+  nearzero::bind_statistics(m);
   m.attr("version") = NEARZERO_VERSION;
 #if defined(NEARZERO_HAVE_OPENMP)
   m.attr("openmp") = true;

@@ -101,3 +101,11 @@ def filter_classifications(counts: np.ndarray, sums: np.ndarray, names: np.ndarr
 def group_cells(counts: np.ndarray, sums: np.ndarray, names: Optional[np.ndarray],
                 digit_table: np.ndarray, mask: Optional[np.ndarray], /
                 ) -> Optional[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]: ...
+
+# Per-step history statistics (csrc/bindings/cpu_statistics.cpp), called by
+# nearzero/report/tensor_statistics.py with a live CPU tensor's address, dtype code (0 float32,
+# 1 float64, 2 float16, 3 bfloat16), shape and element strides: writes squared norm, units
+# alive, units, finite and near-zero counts (NaN unless tolerance >= 0) to out[offset:offset+5].
+def tensor_statistics(address: int, dtype: int, shape: Sequence[int], strides: Sequence[int],
+                      unit_dim: int, tolerance: float, out: np.ndarray, offset: int,
+                      /) -> None: ...

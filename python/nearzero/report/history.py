@@ -1,7 +1,8 @@
 """The per-step history of a GradientRecorder: for every recorded layer and every step, the norms
 and near-zero / non-finite / dead-unit shares of its weights, weight gradients, output A_l and
-output gradient dJ/dA_l, and the step's loss. Statistics stay on the device as they are made (no
-host synchronisation per step) and come to the host in blocks, when read.
+output gradient dJ/dA_l, and the step's loss. On a GPU the statistics stay on the device as they
+are made (no host synchronisation per step) and come to the host in blocks, when read; on a CPU
+the C++ core writes them, one pass per tensor, into a preallocated host block.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import math
 
 import numpy as np
 import torch
+
+from . import tensor_statistics
 
 # Per layer and step, in this order (values()'s last axis).
 STATISTICS = (
@@ -28,7 +31,11 @@ COUNTS = ("near_zero", "units_with_gradient", "finite",
           "output_units_alive", "output_gradient_units_alive",
           "output_units", "output_gradient_units")
 NORMS = ("weight", "gradient", "output", "output_gradient")
+# On a CPU each step is one float64 row of the host block, written in place by the C++ core:
+# per layer and tensor kind (in NORMS' order) the tensor_statistics.VALUES; NaN where not seen.
+HOST_VALUES = len(tensor_statistics.VALUES)
 _FLUSH_EVERY = 1024  # steps kept on the device before they move to the host in one go
+_BLOCK_BYTES = 8 << 20  # most memory the CPU path's unread rows take (fewer steps per block)
 _LARGEST = {dtype: torch.finfo(dtype).max for dtype in (torch.float32, torch.float64)}
 
 
@@ -81,6 +88,18 @@ class StepStatistics:
                 counts = [c.to(device) for c in counts]
             return torch.stack(counts).reshape(-1, 3), norms
 
+    def write(self, row: np.ndarray, grads: list, weights: list) -> bool:
+        """The CPU path: every layer's statistics into the host `row` (see host_offset);
+        False where no layer got a gradient (the row then holds nothing of this step)."""
+        if all(g is None for g in grads):
+            return False
+        for index, (grad, weight) in enumerate(zip(grads, weights)):
+            if weight is not None:
+                tensor_statistics.write(weight, -1, row, host_offset(index, 0))
+            if grad is not None:
+                tensor_statistics.write(grad, 0, row, host_offset(index, 1), self.tolerance)
+        return True
+
     def _weights(self, index: int, rows):
         key = (index, rows.dtype, rows.device)
         weights = self._row_weights.get(key)
@@ -95,6 +114,11 @@ class StepStatistics:
             self._missing[device] = (torch.full((), -1, dtype=torch.int64, device=device),
                                      torch.full((), math.nan, device=device))
         return self._missing[device]
+
+
+def host_offset(layer: int, kind: int) -> int:
+    """Where the values of `layer`'s tensor of NORMS[kind] start in a host row."""
+    return (layer * len(NORMS) + kind) * HOST_VALUES
 
 
 def squared_norms(tensors: list, device, missing) -> torch.Tensor:
@@ -135,17 +159,45 @@ class GradientHistory:
         self._sizes = np.array(sizes, dtype=np.float64).reshape(-1, 2)
         self._steps = []
         self._pending = []  # per step: (counts, norms, loss) on the device, not yet read
-        self._host = np.zeros((0, len(self.layer_names), len(STATISTICS)), dtype=np.float64)
-        self._loss = np.zeros(0, dtype=np.float64)
+        # CPU steps not yet read: rows written in place (allocated on the first), their losses.
+        self._block = self._block_loss = None
+        self._filled = 0
+        # Read blocks, joined when read.
+        self._blocks = [np.zeros((0, len(self.layer_names), len(STATISTICS)), dtype=np.float64)]
+        self._losses = [np.zeros(0, dtype=np.float64)]
 
     def append(self, step: int, counts: torch.Tensor, norms: torch.Tensor, loss=None) -> None:
         """`counts` (layers, len(COUNTS)) int64 and `norms` (layers, len(NORMS)) float32 squared
         norms, on the device; `loss`: a tensor, a number or None."""
         if isinstance(loss, torch.Tensor):
             loss = loss.detach().reshape(()).float()
+        if self._filled:  # the model moved from the CPU: keep the steps in order
+            self._flush()
         self._pending.append((counts, norms, loss))
         self._steps.append(int(step))
         if len(self._pending) >= _FLUSH_EVERY:
+            self._flush()
+
+    def host_row(self) -> np.ndarray:
+        """The row the next CPU step writes (all NaN); `append_row` keeps it."""
+        if self._pending:  # the model moved to the CPU: keep the steps in order
+            self._flush()
+        if self._block is None:
+            width = len(self.layer_names) * len(NORMS) * HOST_VALUES
+            rows = max(1, min(_FLUSH_EVERY, _BLOCK_BYTES // (8 * width)))
+            self._block, self._block_loss = np.empty((rows, width)), np.empty(rows)
+        row = self._block[self._filled]
+        row.fill(math.nan)
+        return row
+
+    def append_row(self, step: int, loss=None) -> None:
+        """Keep the row of `host_row()`, filled, as `step`; `loss`: a tensor, number or None."""
+        if isinstance(loss, torch.Tensor):
+            loss = float(loss.detach().reshape(()))  # a CPU scalar: no device to wait for
+        self._block_loss[self._filled] = math.nan if loss is None else float(loss)
+        self._filled += 1
+        self._steps.append(int(step))
+        if self._filled == len(self._block):
             self._flush()
 
     def __len__(self) -> int:
@@ -159,7 +211,9 @@ class GradientHistory:
         """(steps, layers, len(STATISTICS)) float64 array; NaN where a value was not seen (a
         layer without gradient, or not run, at that step)."""
         self._flush()
-        return self._host
+        if len(self._blocks) > 1:
+            self._blocks = [np.concatenate(self._blocks)]
+        return self._blocks[0]
 
     def statistic(self, name: str) -> np.ndarray:
         """(steps, layers) array of one of STATISTICS."""
@@ -170,7 +224,9 @@ class GradientHistory:
     def loss(self) -> np.ndarray:
         """The loss of each step (NaN where none was given)."""
         self._flush()
-        return self._loss
+        if len(self._losses) > 1:
+            self._losses = [np.concatenate(self._losses)]
+        return self._losses[0]
 
     def as_dict(self) -> dict:
         """``{"steps": [...], "loss": [...], "layers": {name: {statistic: [...]}}}``,
@@ -198,6 +254,8 @@ class GradientHistory:
         return pandas.DataFrame(frame)
 
     def _flush(self) -> None:
+        if self._filled:
+            self._flush_rows()
         if not self._pending:
             return
         device = self._pending[0][0].device
@@ -207,8 +265,28 @@ class GradientHistory:
         self._pending = []
         counts = counts.cpu().numpy().astype(np.float64)
         block = _fractions(counts, norms.cpu().numpy().astype(np.float64), self._sizes)
-        self._host = np.concatenate([self._host, block])
-        self._loss = np.concatenate([self._loss, losses.cpu().numpy().astype(np.float64)])
+        self._blocks.append(block)
+        self._losses.append(losses.cpu().numpy().astype(np.float64))
+
+    def _flush_rows(self) -> None:
+        rows = self._block[:self._filled].reshape(self._filled, len(self.layer_names), len(NORMS),
+                                                  HOST_VALUES)
+        value = {name: rows[..., i] for i, name in enumerate(tensor_statistics.VALUES)}
+        kind = {name: i for i, name in enumerate(NORMS)}
+        by_count = {
+            "near_zero": value["near_zero"][:, :, kind["gradient"]],
+            "units_with_gradient": value["units_alive"][:, :, kind["gradient"]],
+            "finite": value["finite"][:, :, kind["gradient"]],
+            "output_units_alive": value["units_alive"][:, :, kind["output"]],
+            "output_gradient_units_alive": value["units_alive"][:, :, kind["output_gradient"]],
+            "output_units": value["units"][:, :, kind["output"]],
+            "output_gradient_units": value["units"][:, :, kind["output_gradient"]],
+        }
+        counts = np.nan_to_num(np.stack([by_count[name] for name in COUNTS], -1), nan=-1.0)
+        block = _fractions(counts, value["squared_norm"], self._sizes)
+        self._blocks.append(block)
+        self._losses.append(self._block_loss[:self._filled].copy())
+        self._filled = 0
 
 
 def _fractions(counts, norms, sizes) -> np.ndarray:

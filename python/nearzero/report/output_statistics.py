@@ -12,8 +12,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from . import tensor_statistics
 from .activations import KNOWN_ACTIVATIONS, NOT_ACTIVATIONS
-from .history import squared_norm
+from .history import host_offset, squared_norm
 from .layers import CONV_TYPES
 
 _PASS_THROUGH = (nn.modules.dropout._DropoutNd, nn.Identity, nn.modules.batchnorm._NormBase,
@@ -38,7 +39,9 @@ def is_activation(module: nn.Module) -> bool:
 class OutputStatistics:
     """Hooks for A_l and dJ/dA_l of `layers` ({name: module}); `start` before a step's forward
     pass, `finish` after its backward pass returns (counts (layers, 4) int64: units alive of A_l
-    and of dJ/dA_l, then their units; norms (layers, 2) float32), -1 / NaN where not seen."""
+    and of dJ/dA_l, then their units; norms (layers, 2) float32), -1 / NaN where not seen.
+    Given a host row (the CPU path), the hooks write into it instead and `finish` tells
+    whether they saw anything."""
 
     def __init__(self, model: nn.Module, layers: dict):
         self.model = model
@@ -52,8 +55,8 @@ class OutputStatistics:
         self._units_cache = {}
         self._ends_cache = {}
 
-    def start(self) -> None:
-        self._step = _StepOutputs(len(self.modules))
+    def start(self, row=None) -> None:
+        self._step = _StepOutputs(len(self.modules), row)
         discover = self.followers is None
         for index, module in enumerate(self.modules):
             self._handles.append(module.register_forward_hook(self._layer_hook(index, discover)))
@@ -78,6 +81,8 @@ class OutputStatistics:
         if self.followers is None:  # the first step: keep the modules that led to activations
             self.followers = [m for chain in step.chains.values() for m in chain]
             self.has_activation = [i in step.chains for i in range(len(self.modules))]
+        if step.row is not None:
+            return any(step.seen)
         return self._results(step)
 
     def _results(self, step):
@@ -155,22 +160,32 @@ class OutputStatistics:
         dim = self.unit_dims[index] % max(tensor.dim(), 1)
         step.units[index] = [tensor.shape[dim] if tensor.dim() else 1] * 2
         step.from_activation[index] = from_activation
-        step.measure(2 * index, tensor.detach(), dim, non_negative)
-        if tensor.requires_grad:
-            tensor.register_hook(self._gradient_hook(step, index, dim, from_activation))
+        step.measure(2 * index, tensor, dim, non_negative)
+        if not tensor.requires_grad:
+            return
+        hook = self._gradient_hook(step, index, dim, from_activation)
+        node = tensor.grad_fn
+        if node is None or tensor._is_view():
+            tensor.register_hook(hook)
+        else:  # a pre-hook of the node that made the tensor costs less than a tensor hook
+            output = tensor.output_nr
+            node.register_prehook(lambda grads: hook(grads[output]))
 
     @staticmethod
     def _gradient_hook(step, index: int, dim: int, from_activation: bool):
         def hook(grad):
             # dJ/dA_l of the activation wins over dJ/dZ_l seen on the first step.
-            if step.from_activation[index] == from_activation and step.norms[2 * index + 1] is None:
-                step.measure(2 * index + 1, grad.detach(), dim)
+            if grad is not None and step.from_activation[index] == from_activation and \
+                    not step.seen[2 * index + 1]:
+                step.measure(2 * index + 1, grad, dim)
 
         return hook
 
 
 class _StepOutputs:
-    def __init__(self, layers: int):
+    def __init__(self, layers: int, row=None):
+        self.row = row  # the CPU path's host row; None: device tensors per slot
+        self.seen = [False] * (2 * layers)
         self.called = [False] * layers
         self.pending = {}  # id(tensor) -> (layer index, tensor, modules passed so far)
         self.chains = {}  # layer index -> modules from Z_l to its activation (inclusive)
@@ -182,6 +197,11 @@ class _StepOutputs:
         self.units = [[-1, -1] for _ in range(layers)]
 
     def measure(self, slot: int, tensor, dim: int, non_negative: bool = False) -> None:
+        self.seen[slot] = True
+        if self.row is not None:  # one pass of the C++ core, in place
+            tensor_statistics.write(tensor, dim, self.row, host_offset(slot // 2, 2 + slot % 2))
+            return
+        tensor = tensor.detach()
         self.norms[slot] = squared_norm(tensor)
         if tensor.dim() <= 1:
             self.extremes[slot] = (tensor, tensor)

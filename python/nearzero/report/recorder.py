@@ -86,14 +86,16 @@ class GradientRecorder:
         if self.should_record(index):  # full capture hooks only for recorded steps
             capture = StepCapture(self.model, self.layers, index)
             capture.install()
+        # On a CPU the step's statistics go straight into a host row of the history.
+        row = self.history.host_row() if _host_path(self._params()) else None
         if self._outputs is not None:
-            self._outputs.start()
+            self._outputs.start(row)
         loss_hook = self.model.register_forward_hook(self._read_loss)
         # The step's hooks (loss, history, capture) are added after any torch.compile: compiled
         # code would ignore or retrace them, so a compiled model runs eagerly inside a step.
         eager = eager_if(True)
         eager.__enter__()
-        self._open = (TrainingStep(index, loss), capture, loss_hook, eager)
+        self._open = (TrainingStep(index, loss), capture, loss_hook, row, eager)
         self._in_step = True
         return self._open[0]
 
@@ -101,19 +103,19 @@ class GradientRecorder:
         """End the step begun by `begin_step` (``loss``: the step's loss, if known now)."""
         if not self._in_step:
             raise RuntimeError("end_step() without begin_step()")
-        step, capture, loss_hook, eager = self._open
+        step, capture, loss_hook, row, eager = self._open
         loss_hook.remove()
         eager.__exit__(None, None, None)
         if loss is not None:
             step.loss = loss
         self._open, self._in_step = None, False
-        self._end_step(step, capture)
+        self._end_step(step, capture, row)
 
     def abort_step(self) -> None:
         """Drop the open step (its forward or backward pass failed): every hook goes."""
         if not self._in_step:
             return
-        _, capture, loss_hook, eager = self._open
+        _, capture, loss_hook, _, eager = self._open
         loss_hook.remove()
         eager.__exit__(None, None, None)
         if self._outputs is not None:
@@ -139,16 +141,26 @@ class GradientRecorder:
     def should_record(self, index: int) -> bool:
         return self.record_every is not None and index % self.record_every == 0
 
-    def _end_step(self, step, capture) -> None:
+    def _params(self) -> list:
+        return [None if param is None else getattr(self.layers[name], param)
+                for name, param in self._main_params.items()]
+
+    def _end_step(self, step, capture, row) -> None:
         index = step.index
         # The history reads .grad as the step ends: what the optimizer is about to apply.
-        params = [None if param is None else getattr(self.layers[name], param)
-                  for name, param in self._main_params.items()]
-        gradients = self._statistics([None if p is None else p.grad for p in params], params)
-        outputs = self._outputs.finish() if self._outputs is not None else None
-        if gradients is not None or outputs is not None:
-            self.history.append(index, *_join(gradients, outputs, len(self.layers)),
-                                loss=step.loss)
+        params = self._params()
+        grads = [None if p is None else p.grad for p in params]
+        if row is not None:
+            gradients = self._statistics.write(row, grads, params)
+            outputs = self._outputs.finish() if self._outputs is not None else False
+            if gradients or outputs:
+                self.history.append_row(index, loss=step.loss)
+        else:
+            gradients = self._statistics(grads, params)
+            outputs = self._outputs.finish() if self._outputs is not None else None
+            if gradients is not None or outputs is not None:
+                self.history.append(index, *_join(gradients, outputs, len(self.layers)),
+                                    loss=step.loss)
         if capture is not None:
             records = capture.finish()
             if any(r.grads for r in records.values()):
@@ -233,6 +245,12 @@ class TrainingStep:
 
     def __repr__(self) -> str:
         return f"TrainingStep({self.index}, loss={self.loss!r})"
+
+
+def _host_path(params) -> bool:
+    """Whether a step's history goes through the C++ core on the host (every parameter on the
+    CPU) rather than through torch operations queued on the device."""
+    return all(p is None or p.is_cpu for p in params)
 
 
 def _output_loss(output):
