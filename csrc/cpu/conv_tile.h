@@ -198,8 +198,34 @@ private:
     int32_t t = 0;
     // With at most two slots there are registers for a second set of accumulators: two
     // products per step halve the multiply-add dependency chains.
-    constexpr bool kTwoSets = ((Slots & 1) + ((Slots >> 1) & 1) + ((Slots >> 2) & 1)) <= 2;
+    constexpr int kSlotCount = (Slots & 1) + ((Slots >> 1) & 1) + ((Slots >> 2) & 1);
+    constexpr bool kTwoSets = kSlotCount <= 2;
     T acc2[3][W] = {};
+    // With one slot, four sets: a segment without count adds is otherwise bound by the
+    // multiply-add latency rather than by its loads.
+    T acc3[3][W] = {}, acc4[3][W] = {};
+    if (kSlotCount == 1) {
+      for (; t + 3 < n; t += 4) {
+        const T x = values[t], x2 = values[t + 1], x3 = values[t + 2], x4 = values[t + 3];
+        const PanelEntry<T> &e = panel_entry(panel, offsets[t]);
+        const PanelEntry<T> &e2 = panel_entry(panel, offsets[t + 1]);
+        const PanelEntry<T> &e3 = panel_entry(panel, offsets[t + 2]);
+        const PanelEntry<T> &e4 = panel_entry(panel, offsets[t + 3]);
+        constexpr int b = (Slots & 1) ? 0 : (Slots & 2) ? 1 : 2;
+#pragma omp simd
+        for (int j = 0; j < W; ++j) acc[b][j] += x * e.values[b][j];
+#pragma omp simd
+        for (int j = 0; j < W; ++j) acc2[b][j] += x2 * e2.values[b][j];
+#pragma omp simd
+        for (int j = 0; j < W; ++j) acc3[b][j] += x3 * e3.values[b][j];
+#pragma omp simd
+        for (int j = 0; j < W; ++j) acc4[b][j] += x4 * e4.values[b][j];
+        if (Count) {
+#pragma omp simd
+          for (int j = 0; j < W; ++j) codes[j] += (e.codes[j] + e2.codes[j]) + (e3.codes[j] + e4.codes[j]);
+        }
+      }
+    }
     if (kTwoSets) {
       for (; t + 1 < n; t += 2) {
         const T x = values[t], x2 = values[t + 1];
@@ -234,7 +260,9 @@ private:
       }
     }
     for (int b = 0; b < 3; ++b)
-      for (int j = 0; j < W; ++j) partial[b * W + j] = acc[b][j] + acc2[b][j];
+      for (int j = 0; j < W; ++j)
+        partial[b * W + j] = kSlotCount == 1 ? (acc[b][j] + acc2[b][j]) + (acc3[b][j] + acc4[b][j])
+                                             : acc[b][j] + acc2[b][j];
     if (Count) {
       for (int j = 0; j < W; ++j) packed[j] = (live ? packed[j] : 0) + codes[j];
       for (int j = 0; j < W; ++j) counted[j] += codes[j];
