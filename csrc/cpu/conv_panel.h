@@ -140,7 +140,8 @@ inline unsigned ok_bit(int32_t valid) { return valid ? 1u : 0u; }
 inline void pack_lanes_avx512(const float *v, const uint8_t *codes, __mmask16 valid,
                               PanelEntry<float> &e, __mmask16 seen[4]) {
   const __m512 x = _mm512_loadu_ps(v);
-  const __m512i code = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i *>(codes)));
+  const __m512i code =
+      _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i *>(codes)));
   const __m512i cls = _mm512_and_si512(code, _mm512_set1_epi32(3));
   const __mmask16 p = _mm512_mask_cmpeq_epi32_mask(valid, cls, _mm512_set1_epi32(kPositive));
   const __mmask16 z = _mm512_mask_cmpeq_epi32_mask(valid, cls, _mm512_set1_epi32(kNearZero));

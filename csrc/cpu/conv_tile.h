@@ -26,6 +26,16 @@ constexpr int32_t kCountMask = (1 << kCountBits) - 1;
 
 template <typename T> constexpr int lanes() { return sizeof(T) == 4 ? 16 : 8; }
 
+// Where a lane tile is one register (the AVX-512 level) a segment's loop is bound by its loads
+// and multiply-add latency, and the derived counts and four accumulator sets of TileAccumulators
+// pay off; with AVX2 registers (two per tile) they measured slower, so other levels keep the
+// two-set loop that counts every product.
+#if defined(__AVX512F__)
+constexpr bool kWideRegisters = true;
+#else
+constexpr bool kWideRegisters = false;
+#endif
+
 // One k of a panel: the column block's B values in the slot of their class (zeros in the other
 // two) and a count code per column (1 << (10 * class), 0 for no class).
 template <typename T> struct PanelEntry {
@@ -98,7 +108,7 @@ public:
                int nonzero_slots = 7, const int32_t *panel_codes = nullptr,
                int32_t entries = 0) {
     int derived = -1;
-    if (panel_codes != nullptr && !row.infinite &&
+    if (kWideRegisters && panel_codes != nullptr && !row.infinite &&
         row.lengths[0] + row.lengths[1] + row.lengths[2] == entries) {
       derived = row.lengths[1] > row.lengths[0] ? 1 : 0;
       if (row.lengths[2] > row.lengths[derived]) derived = 2;
@@ -204,7 +214,7 @@ private:
     // With one slot, four sets: a segment without count adds is otherwise bound by the
     // multiply-add latency rather than by its loads.
     T acc3[3][W] = {}, acc4[3][W] = {};
-    if (kSlotCount == 1) {
+    if (kWideRegisters && kSlotCount == 1) {
       for (; t + 3 < n; t += 4) {
         const T x = values[t], x2 = values[t + 1], x3 = values[t + 2], x4 = values[t + 3];
         const PanelEntry<T> &e = panel_entry(panel, offsets[t]);
@@ -222,7 +232,8 @@ private:
         for (int j = 0; j < W; ++j) acc4[b][j] += x4 * e4.values[b][j];
         if (Count) {
 #pragma omp simd
-          for (int j = 0; j < W; ++j) codes[j] += (e.codes[j] + e2.codes[j]) + (e3.codes[j] + e4.codes[j]);
+          for (int j = 0; j < W; ++j)
+            codes[j] += (e.codes[j] + e2.codes[j]) + (e3.codes[j] + e4.codes[j]);
         }
       }
     }
@@ -261,8 +272,9 @@ private:
     }
     for (int b = 0; b < 3; ++b)
       for (int j = 0; j < W; ++j)
-        partial[b * W + j] = kSlotCount == 1 ? (acc[b][j] + acc2[b][j]) + (acc3[b][j] + acc4[b][j])
-                                             : acc[b][j] + acc2[b][j];
+        partial[b * W + j] = kWideRegisters && kSlotCount == 1
+                                 ? (acc[b][j] + acc2[b][j]) + (acc3[b][j] + acc4[b][j])
+                                 : acc[b][j] + acc2[b][j];
     if (Count) {
       for (int j = 0; j < W; ++j) packed[j] = (live ? packed[j] : 0) + codes[j];
       for (int j = 0; j < W; ++j) counted[j] += codes[j];
