@@ -115,9 +115,21 @@ void channel_row_tile(const ChannelRowsProblem<T> &p, const std::vector<KBlock> 
   ws.acc.reset(rn);
   ws.panel.resize(size_t(kPanelBlockK));
   for (size_t b = 0; b < blocks.size(); ++b) {
-    const int slots = pack_activation_panel(p, blocks[b], group, tile, ws.panel.data());
+    const KBlock &kb = blocks[b];
+    const int slots = pack_activation_panel(p, kb, group, tile, ws.panel.data());
+    // The panel's count codes summed over its entries (fields of at most kPanelBlockK each),
+    // for the derived counts of the levels that use them.
+    const int32_t entries =
+        int32_t((kb.tap_end - kb.tap_begin) * (kb.channel_end - kb.channel_begin));
+    int32_t panel_codes[W] = {};
+    if (kWideRegisters)
+      for (int32_t e = 0; e < entries; ++e) {
+#pragma omp simd
+        for (int j = 0; j < W; ++j) panel_codes[j] += ws.panel[size_t(e)].codes[j];
+      }
     for (int64_t r = 0; r < rn; ++r)
-      ws.acc.add_row(r, ws.rows.view(r, int64_t(b)), ws.panel.data(), slots);
+      ws.acc.add_row(r, ws.rows.view(r, int64_t(b)), ws.panel.data(), slots,
+                     kWideRegisters ? panel_codes : nullptr, entries);
   }
   for (int64_t r = 0; r < rn; ++r) ws.acc.close(r);
   ws.lane_cells.resize(size_t(W));

@@ -8,7 +8,12 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 namespace nearzero {
 namespace conv_detail {
@@ -125,6 +130,38 @@ template <typename T> inline int32_t slot_flags(T x, int32_t cls, uint8_t code) 
   return (x != T(0) ? 1 << cls : 0) | ((code & kInfiniteBit) ? kPanelInfinite : 0);
 }
 
+#if defined(__AVX512F__)
+inline unsigned ok_bit(int32_t valid) { return valid ? 1u : 0u; }
+
+// The vector path of pack_activation_panel for float at the AVX-512 level: 16 adjacent values
+// and their codes in one register each, classes as k masks (lanes outside `valid` have no
+// class), so the entry is written with masked moves and no lane array goes through the stack.
+// seen[b] collects the lanes that set bit b of slot_flags.
+inline void pack_lanes_avx512(const float *v, const uint8_t *codes, __mmask16 valid,
+                              PanelEntry<float> &e, __mmask16 seen[4]) {
+  const __m512 x = _mm512_loadu_ps(v);
+  const __m512i code =
+      _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i *>(codes)));
+  const __m512i cls = _mm512_and_si512(code, _mm512_set1_epi32(3));
+  const __mmask16 p = _mm512_mask_cmpeq_epi32_mask(valid, cls, _mm512_set1_epi32(kPositive));
+  const __mmask16 z = _mm512_mask_cmpeq_epi32_mask(valid, cls, _mm512_set1_epi32(kNearZero));
+  const __mmask16 n = _mm512_mask_cmpeq_epi32_mask(valid, cls, _mm512_set1_epi32(kNegative));
+  _mm512_storeu_ps(e.values[kPositive], _mm512_maskz_mov_ps(p, x));
+  _mm512_storeu_ps(e.values[kNearZero], _mm512_maskz_mov_ps(z, x));
+  _mm512_storeu_ps(e.values[kNegative], _mm512_maskz_mov_ps(n, x));
+  __m512i count = _mm512_maskz_mov_epi32(p, _mm512_set1_epi32(1 << (kCountBits * kPositive)));
+  count = _mm512_mask_mov_epi32(count, z, _mm512_set1_epi32(1 << (kCountBits * kNearZero)));
+  count = _mm512_mask_mov_epi32(count, n, _mm512_set1_epi32(1 << (kCountBits * kNegative)));
+  _mm512_storeu_si512(e.codes, count);
+  // x != 0 is true for NaN as in slot_flags (unordered compare).
+  const __mmask16 nonzero = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_NEQ_UQ);
+  seen[kPositive] |= p & nonzero;
+  seen[kNearZero] |= z & nonzero;
+  seen[kNegative] |= n & nonzero;
+  seen[3] |= _mm512_mask_test_epi32_mask(p | z | n, code, _mm512_set1_epi32(kInfiniteBit));
+}
+#endif
+
 // Packs the tile's activation values for k block `kb` of `group` into panel[0, block size);
 // returns which class slots hold a nonzero value (bit b = class b).
 template <typename T>
@@ -140,6 +177,10 @@ int pack_activation_panel(const ChannelRowsProblem<T> &p, const KBlock &kb, int6
   int32_t valid[W];
   int64_t offset[W];
   int32_t seen[W] = {};  // per lane: slot_flags of every value packed
+#if defined(__AVX512F__)
+  __mmask16 seen_masks[4] = {0, 0, 0, 0};  // lanes of the vector path: slot_flags bit by bit
+  __mmask16 valid_mask = 0;
+#endif
   for (int64_t tap = kb.tap_begin; tap < kb.tap_end; ++tap) {
     int64_t t[3];
     unflatten3(tap, p.kernel_size, t);
@@ -156,6 +197,10 @@ int pack_activation_panel(const ChannelRowsProblem<T> &p, const KBlock &kb, int6
       offset[l] = at;
       any = any || ok;
     }
+#if defined(__AVX512F__)
+    valid_mask = 0;
+    for (int l = 0; l < W && l < 16; ++l) valid_mask |= __mmask16(ok_bit(valid[l]) << l);
+#endif
     if (!any) {
       for (int64_t e = 0; e < width; ++e) entries[e] = PanelEntry<T>{};
       continue;
@@ -173,6 +218,15 @@ int pack_activation_panel(const ChannelRowsProblem<T> &p, const KBlock &kb, int6
                         anchor + (kb.channel_end - 1) * ch + W <= p.a_elements;
     for (int64_t c = kb.channel_begin; c < kb.channel_end; ++c) {
       PanelEntry<T> &e = entries[c - kb.channel_begin];
+#if defined(__AVX512F__)
+      if constexpr (std::is_same_v<T, float>) {
+        if (vector) {
+          pack_lanes_avx512(p.a_values + anchor + c * ch, p.a_codes + anchor + c * ch, valid_mask,
+                            e, seen_masks);
+          continue;
+        }
+      }
+#endif
       if (vector) {  // separate simple loops: each compiles to a few vector instructions
         const T *v = p.a_values + anchor + c * ch;
         const uint8_t *codes = p.a_codes + anchor + c * ch;
@@ -205,6 +259,9 @@ int pack_activation_panel(const ChannelRowsProblem<T> &p, const KBlock &kb, int6
   }
   int32_t flags = 0;
   for (int l = 0; l < W; ++l) flags |= seen[l];
+#if defined(__AVX512F__)
+  for (int bit = 0; bit < 4; ++bit) flags |= seen_masks[bit] ? 1 << bit : 0;
+#endif
   return flags;
 }
 

@@ -26,6 +26,16 @@ constexpr int32_t kCountMask = (1 << kCountBits) - 1;
 
 template <typename T> constexpr int lanes() { return sizeof(T) == 4 ? 16 : 8; }
 
+// Where a lane tile is one register (the AVX-512 level) a segment's loop is bound by its loads
+// and multiply-add latency, and the derived counts and four accumulator sets of TileAccumulators
+// pay off; with AVX2 registers (two per tile) they measured slower, so other levels keep the
+// two-set loop that counts every product.
+#if defined(__AVX512F__)
+constexpr bool kWideRegisters = true;
+#else
+constexpr bool kWideRegisters = false;
+#endif
+
 // One k of a panel: the column block's B values in the slot of their class (zeros in the other
 // two) and a count code per column (1 << (10 * class), 0 for no class).
 template <typename T> struct PanelEntry {
@@ -90,18 +100,43 @@ public:
   // (post-ReLU activations have no N and their Z values are exactly 0). Where either side holds
   // inf every product is kept (inf * 0 is NaN): rows by the exact path, panels by the flag
   // kPanelInfinite in `nonzero_slots`.
+  // `panel_codes`, if given, is the sum of the count codes of all `entries` panel entries. A row
+  // that classifies every one of those entries then takes the counts of its longest class as
+  // panel_codes minus the counts of its other two classes, so that class's products need no
+  // count adds (a third to a half of the inner loop's loads).
   void add_row(int64_t block, const RowView<T> &row, const PanelEntry<T> *panel,
-               int nonzero_slots = 7) {
+               int nonzero_slots = 7, const int32_t *panel_codes = nullptr,
+               int32_t entries = 0) {
+    int derived = -1;
+    if (kWideRegisters && panel_codes != nullptr && !row.infinite &&
+        row.lengths[0] + row.lengths[1] + row.lengths[2] == entries) {
+      derived = row.lengths[1] > row.lengths[0] ? 1 : 0;
+      if (row.lengths[2] > row.lengths[derived]) derived = 2;
+    }
+    int32_t counted[W] = {};  // codes of the counted classes' products
     for (int a = 0; a < 3; ++a) {
       if (row.lengths[a] == 0) continue;
-      if (row.infinite)
+      if (row.infinite) {
         add_exact(block, a, row.values[a], row.offsets[a], row.lengths[a], panel);
+        continue;
+      }
+      const int slots = a == kNearZero && !(nonzero_slots & kPanelInfinite) &&
+                                all_zero(row.values[a], row.lengths[a])
+                            ? 0
+                            : nonzero_slots & 7;
+      if (a == derived)
+        add_segment<false>(block, a, row.values[a], row.offsets[a], row.lengths[a], panel, slots,
+                           counted);
       else
-        add_segment(block, a, row.values[a], row.offsets[a], row.lengths[a], panel,
-                    a == kNearZero && !(nonzero_slots & kPanelInfinite) &&
-                            all_zero(row.values[a], row.lengths[a])
-                        ? 0
-                        : nonzero_slots & 7);
+        add_segment<true>(block, a, row.values[a], row.offsets[a], row.lengths[a], panel, slots,
+                          counted);
+    }
+    if (derived >= 0 && row.lengths[derived] > 0) {
+      // Field by field no borrow: each field of panel_codes is at least the sum of the counted
+      // fields. The segment left the class live; its fields stay far below kCountMask (at most
+      // kFlushEvery since the last flush plus one block of kPanelBlockK entries).
+      int32_t *packed = packed_.data() + (size_t(block) * 3 + derived) * W;
+      for (int j = 0; j < W; ++j) packed[j] += panel_codes[j] - counted[j];
     }
   }
 
@@ -155,9 +190,11 @@ private:
   // At most three multiply-adds per product: the row value against the P, Z, N slots that
   // `Slots` names (bit b = class b); counts of all three classes travel in one packed integer
   // add. One instance per slot set, so the accumulators stay in registers.
-  template <int Slots>
+  // Without `Count` the products add no count codes (add_row derives them); with it their codes
+  // are also added to `counted`.
+  template <int Slots, bool Count>
   void add_segment_to(int64_t block, int a, const T *values, const PanelOffset *offsets,
-                      int32_t n, const PanelEntry<T> *panel) {
+                      int32_t n, const PanelEntry<T> *panel, int32_t *counted) {
     const size_t slot = size_t(block) * 3 + a;
     if (pending_[slot] + n > kFlushEvery) flush(block, a);
     T *partial = partial_.data() + (size_t(block) * 9 + 3 * a) * W;
@@ -167,12 +204,39 @@ private:
     const bool live = (state_[slot] & kLive) != 0;
     for (int b = 0; b < 3; ++b)
       for (int j = 0; j < W; ++j) acc[b][j] = live ? partial[b * W + j] : T(0);
-    for (int j = 0; j < W; ++j) codes[j] = live ? packed[j] : 0;
+    for (int j = 0; j < W; ++j) codes[j] = 0;
     int32_t t = 0;
     // With at most two slots there are registers for a second set of accumulators: two
     // products per step halve the multiply-add dependency chains.
-    constexpr bool kTwoSets = ((Slots & 1) + ((Slots >> 1) & 1) + ((Slots >> 2) & 1)) <= 2;
+    constexpr int kSlotCount = (Slots & 1) + ((Slots >> 1) & 1) + ((Slots >> 2) & 1);
+    constexpr bool kTwoSets = kSlotCount <= 2;
     T acc2[3][W] = {};
+    // With one slot, four sets: a segment without count adds is otherwise bound by the
+    // multiply-add latency rather than by its loads.
+    T acc3[3][W] = {}, acc4[3][W] = {};
+    if (kWideRegisters && kSlotCount == 1) {
+      for (; t + 3 < n; t += 4) {
+        const T x = values[t], x2 = values[t + 1], x3 = values[t + 2], x4 = values[t + 3];
+        const PanelEntry<T> &e = panel_entry(panel, offsets[t]);
+        const PanelEntry<T> &e2 = panel_entry(panel, offsets[t + 1]);
+        const PanelEntry<T> &e3 = panel_entry(panel, offsets[t + 2]);
+        const PanelEntry<T> &e4 = panel_entry(panel, offsets[t + 3]);
+        constexpr int b = (Slots & 1) ? 0 : (Slots & 2) ? 1 : 2;
+#pragma omp simd
+        for (int j = 0; j < W; ++j) acc[b][j] += x * e.values[b][j];
+#pragma omp simd
+        for (int j = 0; j < W; ++j) acc2[b][j] += x2 * e2.values[b][j];
+#pragma omp simd
+        for (int j = 0; j < W; ++j) acc3[b][j] += x3 * e3.values[b][j];
+#pragma omp simd
+        for (int j = 0; j < W; ++j) acc4[b][j] += x4 * e4.values[b][j];
+        if (Count) {
+#pragma omp simd
+          for (int j = 0; j < W; ++j)
+            codes[j] += (e.codes[j] + e2.codes[j]) + (e3.codes[j] + e4.codes[j]);
+        }
+      }
+    }
     if (kTwoSets) {
       for (; t + 1 < n; t += 2) {
         const T x = values[t], x2 = values[t + 1];
@@ -186,8 +250,10 @@ private:
 #pragma omp simd
           for (int j = 0; j < W; ++j) acc2[b][j] += x2 * e2.values[b][j];
         }
+        if (Count) {
 #pragma omp simd
-        for (int j = 0; j < W; ++j) codes[j] += e.codes[j] + e2.codes[j];
+          for (int j = 0; j < W; ++j) codes[j] += e.codes[j] + e2.codes[j];
+        }
       }
     }
     for (; t < n; ++t) {
@@ -199,32 +265,43 @@ private:
 #pragma omp simd
         for (int j = 0; j < W; ++j) acc[b][j] += x * e.values[b][j];
       }
+      if (Count) {
 #pragma omp simd
-      for (int j = 0; j < W; ++j) codes[j] += e.codes[j];
+        for (int j = 0; j < W; ++j) codes[j] += e.codes[j];
+      }
     }
     for (int b = 0; b < 3; ++b)
-      for (int j = 0; j < W; ++j) partial[b * W + j] = acc[b][j] + acc2[b][j];
-    for (int j = 0; j < W; ++j) packed[j] = codes[j];
+      for (int j = 0; j < W; ++j)
+        partial[b * W + j] = kWideRegisters && kSlotCount == 1
+                                 ? (acc[b][j] + acc2[b][j]) + (acc3[b][j] + acc4[b][j])
+                                 : acc[b][j] + acc2[b][j];
+    if (Count) {
+      for (int j = 0; j < W; ++j) packed[j] = (live ? packed[j] : 0) + codes[j];
+      for (int j = 0; j < W; ++j) counted[j] += codes[j];
+    } else if (!live) {
+      for (int j = 0; j < W; ++j) packed[j] = 0;
+    }
     pending_[slot] += n;
     state_[slot] |= kLive;
   }
 
+  template <bool Count>
   void add_segment(int64_t block, int a, const T *values, const PanelOffset *offsets, int32_t n,
-                   const PanelEntry<T> *panel, int slots) {
+                   const PanelEntry<T> *panel, int slots, int32_t *counted) {
     for (; n > kFlushEvery; n -= kFlushEvery) {  // blocks longer than one flush interval
-      add_segment(block, a, values, offsets, kFlushEvery, panel, slots);
+      add_segment<Count>(block, a, values, offsets, kFlushEvery, panel, slots, counted);
       values += kFlushEvery;
       offsets += kFlushEvery;
     }
     switch (slots) {
-    case 0: return add_segment_to<0>(block, a, values, offsets, n, panel);
-    case 1: return add_segment_to<1>(block, a, values, offsets, n, panel);
-    case 2: return add_segment_to<2>(block, a, values, offsets, n, panel);
-    case 3: return add_segment_to<3>(block, a, values, offsets, n, panel);
-    case 4: return add_segment_to<4>(block, a, values, offsets, n, panel);
-    case 5: return add_segment_to<5>(block, a, values, offsets, n, panel);
-    case 6: return add_segment_to<6>(block, a, values, offsets, n, panel);
-    default: return add_segment_to<7>(block, a, values, offsets, n, panel);
+    case 0: return add_segment_to<0, Count>(block, a, values, offsets, n, panel, counted);
+    case 1: return add_segment_to<1, Count>(block, a, values, offsets, n, panel, counted);
+    case 2: return add_segment_to<2, Count>(block, a, values, offsets, n, panel, counted);
+    case 3: return add_segment_to<3, Count>(block, a, values, offsets, n, panel, counted);
+    case 4: return add_segment_to<4, Count>(block, a, values, offsets, n, panel, counted);
+    case 5: return add_segment_to<5, Count>(block, a, values, offsets, n, panel, counted);
+    case 6: return add_segment_to<6, Count>(block, a, values, offsets, n, panel, counted);
+    default: return add_segment_to<7, Count>(block, a, values, offsets, n, panel, counted);
     }
   }
 
