@@ -12,11 +12,10 @@ import torch
 
 from ..analysis import near_zero_explanation
 from ..ops import tensor_classify
+from ..terms import PAIR_TERMS, SINGLE_INDEX, SINGLE_TERMS
 from . import distributed as dist
 from .model import Breakdown, ComputationSection, MaskedPart, TensorSection
 
-PAIR_TERMS = ("PP", "PZ", "PN", "ZP", "ZZ", "ZN", "NP", "NZ", "NN")
-SINGLE_TERMS = ("P", "Z", "N")
 FULL_RESULT_BYTES = 2 * 2**20  # a full (cells x 9) result up to this size (its per-cell analysis
 # costs more than the fused op itself); above it, class totals reduced in the kernel
 PERCENTILES = (0, 25, 50, 75, 100)
@@ -188,9 +187,9 @@ def _share(part, whole) -> float:
 
 def _dead_units(channel_counts, negatives_are_bad: bool) -> float:
     """Units whose every value is near zero (or, with negatives_are_bad, not positive)."""
-    alive = channel_counts[:, 0] > 0
+    alive = channel_counts[:, SINGLE_INDEX["P"]] > 0
     if not negatives_are_bad:
-        alive = alive | (channel_counts[:, 2] > 0)
+        alive = alive | (channel_counts[:, SINGLE_INDEX["N"]] > 0)
     present = channel_counts.sum(1) > 0
     units = int(present.sum())
     return int((~alive & present).sum()) / units if units else 0.0
