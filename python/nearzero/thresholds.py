@@ -96,7 +96,8 @@ def _midpoint(low: float, high: float, dtype: str) -> float:
     return in_dtype(mid, dtype) if dtype == "bfloat16" else mid
 
 
-def threshold_of(backend: Backend, op: Operand, values, confidence, nan_policy: str) -> float:
+def threshold_of(backend: Backend, op: Operand, values, confidence,
+                 nan_policy: str) -> float:
     """Threshold of one operand whose values are `values` (from `backend.values`)."""
     fraction = percentile_fraction(confidence)
     size = int(np.prod(op.shape, dtype=np.int64))

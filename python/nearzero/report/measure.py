@@ -6,10 +6,9 @@ tensors: big results use the ops' in-kernel reductions (``reduce=``, ``mask=``).
 
 from __future__ import annotations
 
-import math
-
 import torch
 
+from .._rule import near_zero, percentile_positions
 from ..analysis import near_zero_explanation
 from ..ops import tensor_classify
 from ..terms import PAIR_TERMS, SINGLE_INDEX, SINGLE_TERMS
@@ -23,9 +22,7 @@ PERCENTILES = (0, 25, 50, 75, 100)
 
 def near_zero_mask(values: torch.Tensor, threshold: float) -> torch.Tensor:
     """The P/Z/N rule's Z class: exactly zero or |x| < threshold (NaN is never near zero)."""
-    if threshold > 0:
-        return values.abs() < threshold  # zero is below any positive threshold
-    return values == 0
+    return near_zero(values, threshold)
 
 
 class Measurer:
@@ -50,7 +47,7 @@ class Measurer:
         share = 1.0 - self.confidence
         if given_threshold or size <= 0:
             return share
-        return max(share, (math.floor((size - 1) * share) + 1) / size) if share > 0 else 0.0
+        return max(share, (percentile_positions(size, share)[0] + 1) / size) if share > 0 else 0.0
 
     def is_noteworthy(self, fraction: float, size: int, given_threshold: bool = False) -> bool:
         """More near zero than the threshold alone implies, with 10% leeway for ties (as the
