@@ -17,6 +17,9 @@ class Backend(Protocol):
     def values(self, op: Operand, dtype: np.dtype | None = None) -> object:
         """The operand ready for the kernels, in `dtype` (its own kernel dtype by default)."""
 
+    def wrap(self, op: Operand, array) -> object:
+        """A result array as the operand's array type."""
+
     def nan_count(self, op: Operand, values) -> int:
         """NaNs in the operand."""
 

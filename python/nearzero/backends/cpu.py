@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from .. import _backend
@@ -67,6 +69,13 @@ class CPUBackend:
 
     def values(self, op: Operand, dtype=None) -> np.ndarray:
         return to_numpy(op, dtype)
+
+    def wrap(self, op: Operand, array: np.ndarray):
+        """A NumPy result as the operand's array type (a torch tensor sharing its memory)."""
+        if op.kind == "torch":
+            torch = sys.modules["torch"]
+            return torch.from_numpy(np.ascontiguousarray(array) if array.ndim == 0 else array)
+        return array
 
     def nan_count(self, op: Operand, values) -> int:
         return count_nans(values)

@@ -71,7 +71,8 @@ def check_channel_axis(channel_axis, reduce) -> int:
 def package(prepared: Prepared, counts, sums, return_thresholds, *, single=False):
     """Wrap results as the first input's array type and append thresholds if asked."""
     first: Operand = prepared.operands[0]
-    counts, sums = first.wrap(counts), first.wrap(sums)
+    wrap = prepared.backend.wrap
+    counts, sums = wrap(first, counts), wrap(first, sums)
     if not return_thresholds:
         return counts, sums
     if single:
