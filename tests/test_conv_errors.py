@@ -102,9 +102,9 @@ def test_bad_thresholds_and_reduce():
 
 
 def test_size_guard_suggests_reduce(monkeypatch):
-    from nearzero.ops import _common
+    from nearzero.backends import cpu_results
 
-    monkeypatch.setattr(_common, "available_memory_bytes", lambda: 1000)
+    monkeypatch.setattr(cpu_results, "available_memory_bytes", lambda: 1000)
     with pytest.raises(MemoryError, match="reduce="):
         nz.conv_classify(X, W, thresholds=0.1)
     counts, _ = nz.conv_classify(X, W, thresholds=0.1, reduce="channel")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import nearzero as nz
-from nearzero.ops import _common
+from nearzero.backends import cpu_results
 
 
 def test_shape_mismatch_names_shapes():
@@ -71,7 +71,7 @@ def test_empty_inputs_give_shaped_results():
 
 
 def test_size_guard_raises_memory_error(monkeypatch):
-    monkeypatch.setattr(_common, "available_memory_bytes", lambda: 1000)
+    monkeypatch.setattr(cpu_results, "available_memory_bytes", lambda: 1000)
     with pytest.raises(MemoryError, match=r"needs .* GiB.*reduce='all'"):
         nz.matmul_classify(np.ones((20, 3)), np.ones((3, 20)), thresholds=0.5)
     counts, _ = nz.matmul_classify(np.ones((20, 3)), np.ones((3, 20)), thresholds=0.5,

@@ -32,9 +32,9 @@ def test_inputs_on_different_devices(device, rng):
 
 
 def test_size_guard_uses_device_memory(device, rng, monkeypatch):
-    from nearzero.ops import _cuda_results
+    from nearzero.backends import cuda_results
 
-    monkeypatch.setattr(_cuda_results, "free_device_bytes", lambda arrays: 1000)
+    monkeypatch.setattr(cuda_results, "free_device_bytes", lambda arrays: 1000)
     x, y = sample(rng, (30, 8), "normal"), sample(rng, (8, 20), "normal")
     with pytest.raises(MemoryError, match=r"needs .* GiB .* free on cuda:0; pass reduce='all'"):
         nz.matmul_classify(device.put(x), device.put(y))

@@ -36,14 +36,6 @@ class Operand:
     def on_cuda(self) -> bool:
         return self.device.startswith("cuda")
 
-    def wrap(self, array):
-        """Wrap a NumPy result as this operand's array type (CUDA results already are)."""
-        if self.on_cuda:
-            return array
-        if self.kind == "torch":
-            return _torch().from_numpy(np.ascontiguousarray(array) if array.ndim == 0 else array)
-        return array
-
 
 def _dtype_name(dtype_str: str, kind_char: str) -> str:
     if kind_char == "c" or "complex" in dtype_str:

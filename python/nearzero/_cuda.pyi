@@ -1,5 +1,5 @@
 # Type stub of the private CUDA extension `nearzero._cuda` (csrc/bindings/cuda_*.cpp), built
-# when the build finds nvcc. Python callers go through nearzero.ops (ops/_cuda_dispatch.py).
+# when the build finds nvcc. Python callers go through nearzero.ops (backends/cuda.py).
 # Device memory is passed as integer addresses (`x`, `y`, `counts`, ...; 0 for none) and the
 # CUDA stream as its integer handle. tests/test_stubs.py checks these signatures against the
 # module built from the same binding sources.

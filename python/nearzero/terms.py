@@ -1,9 +1,24 @@
-"""Names of the classes and class pairs, in result order (the last axis of counts and sums)."""
+"""Names of the classes and class pairs, in result order (the last axis of counts and sums),
+and the named index sets of that axis the analysis and the report read."""
 
 SINGLE_TERMS = ("P", "Z", "N")
 PAIR_TERMS = ("PP", "PZ", "PN", "ZP", "ZZ", "ZN", "NP", "NZ", "NN")
 
-__all__ = ["SINGLE_TERMS", "PAIR_TERMS", "classify_terms"]
+SINGLE_INDEX = {name: i for i, name in enumerate(SINGLE_TERMS)}
+PAIR_INDEX = {name: i for i, name in enumerate(PAIR_TERMS)}
+
+
+def pair_indices(*names: str) -> tuple:
+    """Positions of class pairs on the last axis of a nine-way result."""
+    return tuple(PAIR_INDEX[name] for name in names)
+
+
+FIRST_NEAR_ZERO = pair_indices("ZP", "ZZ", "ZN")  # pairs whose first factor is near zero
+SECOND_NEAR_ZERO = pair_indices("PZ", "ZZ", "NZ")  # pairs whose second factor is near zero
+NEITHER_NEAR_ZERO = pair_indices("PP", "PN", "NP", "NN")  # products of two non-zero classes
+
+__all__ = ["SINGLE_TERMS", "PAIR_TERMS", "SINGLE_INDEX", "PAIR_INDEX", "pair_indices",
+           "FIRST_NEAR_ZERO", "SECOND_NEAR_ZERO", "NEITHER_NEAR_ZERO", "classify_terms"]
 
 
 def classify_terms(example=None, retain_shape=False):

@@ -13,7 +13,9 @@ from numbers import Real
 import numpy as np
 
 from . import _backend
-from ._arrays import Operand, as_operand, distinct_view, to_numpy
+from ._arrays import Operand, as_operand
+from .backends import Backend, backend_for
+from .backends.cpu import count_nans
 
 __all__ = ["threshold", "percentile_fraction", "resolve_thresholds", "count_nans"]
 
@@ -36,46 +38,20 @@ def check_nan_policy(nan_policy: str) -> None:
         raise ValueError(f"nan_policy must be 'raise' or 'omit', got {nan_policy!r}")
 
 
-_NAN_BLOCK = 1 << 20  # elements tested at a time: the test's bool mask stays small
+def nan_error(name: str, nans: int, size: int) -> ValueError:
+    """The error of nan_policy='raise' for an input with NaNs (the same on every backend)."""
+    return ValueError(
+        f"{name} contains {nans} NaN value{'s' if nans != 1 else ''} of {size}; "
+        "pass nan_policy='omit' to leave NaNs out of every class"
+    )
 
 
-def _blocks(values: np.ndarray):
-    """Views of `values` of at most _NAN_BLOCK elements each that together cover it."""
-    if values.size <= _NAN_BLOCK or values.ndim == 0:
-        yield values
-    elif values.ndim == 1:
-        for start in range(0, values.shape[0], _NAN_BLOCK):
-            yield values[start:start + _NAN_BLOCK]
-    else:
-        row_size = values.size // values.shape[0]
-        if row_size > _NAN_BLOCK:
-            for row in values:
-                yield from _blocks(row)
-        else:
-            step = _NAN_BLOCK // row_size
-            for start in range(0, values.shape[0], step):
-                yield values[start:start + step]
-
-
-def count_nans(values: np.ndarray) -> int:
-    """NaNs in `values`, reading each element of a broadcast view once, in blocks."""
-    if values.dtype.kind != "f":
-        return 0
-    distinct, repeat = distinct_view(values)
-    if distinct.flags.c_contiguous or distinct.flags.f_contiguous:
-        distinct = distinct.ravel(order="K")  # a view: memory order
-    return sum(int(np.count_nonzero(np.isnan(b))) for b in _blocks(distinct)) * repeat
-
-
-def raise_on_nans(values: np.ndarray, name: str, nan_policy: str) -> None:
-    """Applies nan_policy='raise' to one input (a NumPy view in its compute dtype)."""
+def raise_on_nans(backend: Backend, op: Operand, values, nan_policy: str) -> None:
+    """Applies nan_policy='raise' to one input (`values` from `backend.values`)."""
     if nan_policy == "raise":
-        nans = count_nans(values)
+        nans = backend.nan_count(op, values)
         if nans:
-            raise ValueError(
-                f"{name} contains {nans} NaN value{'s' if nans != 1 else ''} of {values.size}; "
-                "pass nan_policy='omit' to leave NaNs out of every class"
-            )
+            raise nan_error(op.name, nans, int(np.prod(op.shape, dtype=np.int64)))
 
 
 def _round_to_bfloat16(value: np.float32) -> float:
@@ -120,29 +96,18 @@ def _midpoint(low: float, high: float, dtype: str) -> float:
     return in_dtype(mid, dtype) if dtype == "bfloat16" else mid
 
 
-def threshold_of(op: Operand, values, confidence, nan_policy: str) -> float:
-    """Threshold of one operand whose compute-dtype values are `values` (NumPy or device)."""
+def threshold_of(backend: Backend, op: Operand, values, confidence,
+                 nan_policy: str) -> float:
+    """Threshold of one operand whose values are `values` (from `backend.values`)."""
     fraction = percentile_fraction(confidence)
     size = int(np.prod(op.shape, dtype=np.int64))
     if size == 0:
         raise ValueError(
             f"cannot derive a threshold for {op.name}: it is empty; pass thresholds= explicitly"
         )
-    if op.on_cuda:
-        from .ops import _cuda_dispatch
-
-        low, high, count, nans = _cuda_dispatch.abs_order_statistics(op, values, fraction)
-    else:
-        distinct, repeat = distinct_view(values)
-        flat = np.ascontiguousarray(distinct).reshape(-1)
-        select = (_backend.core.abs_order_statistics_f64 if flat.dtype == np.float64
-                  else _backend.core.abs_order_statistics_f32)
-        low, high, count, nans = select(flat, fraction, repeat)
+    low, high, count, nans = backend.order_statistics(op, values, fraction)
     if nans and nan_policy == "raise":
-        raise ValueError(
-            f"{op.name} contains {nans} NaN value{'s' if nans != 1 else ''} of {size}; "
-            "pass nan_policy='omit' to leave NaNs out of every class"
-        )
+        raise nan_error(op.name, nans, size)
     if count == 0:
         raise ValueError(
             f"cannot derive a threshold for {op.name}: all of its values are NaN; "
@@ -160,8 +125,8 @@ def threshold(x, confidence: float = 0.95, *, nan_policy: str = "raise") -> floa
     """
     check_nan_policy(nan_policy)
     op = as_operand(x, "x")
-    values = op.value if op.on_cuda else to_numpy(op)
-    return threshold_of(op, values, confidence, nan_policy)
+    backend = backend_for(op.device)
+    return threshold_of(backend, op, backend.values(op), confidence, nan_policy)
 
 
 def _scalar(value):

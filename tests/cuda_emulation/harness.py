@@ -62,7 +62,7 @@ def emulated_gpu(module_path, monkeypatch):
 
     # Every module that imported as_operand gets the wrapper; import the GPU path first so that
     # none binds the original later.
-    importlib.import_module("nearzero.ops._cuda_dispatch")
+    importlib.import_module("nearzero.backends.cuda")
     for name, mod in list(sys.modules.items()):
         if (name.startswith("nearzero.") and name != "nearzero._arrays" and mod is not None
                 and getattr(mod, "as_operand", None) is original):

@@ -4,10 +4,9 @@ GPU): only per-class totals and a few scalars travel to the host, never the full
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
+from .._rule import near_zero, percentile_positions
 from ._results import library_of, like, standard_order, to_host
 
 
@@ -45,7 +44,7 @@ def count_where_sum_near_zero(count_cells, sum_cells, columns, threshold) -> int
         return 0
     value = sum_cells[:, list(columns)].sum(-1)
     count = count_cells[:, list(columns)].sum(-1)
-    hit = (abs(value) < threshold) | (value == 0)
+    hit = near_zero(value, threshold)
     return int(to_host((count * hit).sum()))
 
 
@@ -57,8 +56,7 @@ def abs_percentile_linear(values, fraction: float) -> float:
     n = int(flat.shape[0])
     if n == 0:
         raise ValueError("cannot derive a threshold from an empty result; pass threshold=")
-    position = (n - 1) * fraction
-    low, high = min(max(math.floor(position), 0), n - 1), min(max(math.ceil(position), 0), n - 1)
+    low, high, position = percentile_positions(n, fraction)
     library = library_of(flat)
     if library == "torch":
         low_value = float(flat.kthvalue(low + 1).values)

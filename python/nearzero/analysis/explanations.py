@@ -4,6 +4,7 @@ and negative products cancelling), each measured on the selected output cells an
 
 from __future__ import annotations
 
+from ..terms import pair_indices
 from ..thresholds import check_threshold_value, percentile_fraction
 from . import _device
 from ._results import check_reduce, check_shapes, unpack
@@ -14,8 +15,6 @@ __all__ = [
     "describe_near_zero_explanation",
     "describe_top_near_zero_explanandum",
 ]
-
-_INDEX = {name: i for i, name in enumerate(("PP", "PZ", "PN", "ZP", "ZZ", "ZN", "NP", "NZ", "NN"))}
 
 # (cause_kind, class pairs, description template, measured on cancelling cells only), in the
 # original's listing order, which also breaks ties in the ranking.
@@ -99,7 +98,7 @@ def near_zero_explanation(counts, sums=None, terms=None, *, mask=None, input_nam
     for order, (kind, pairs, template, cancelling) in enumerate(CAUSES):
         if cancelling and reduce is not None:
             continue
-        columns = [_INDEX[p] for p in pairs]
+        columns = list(pair_indices(*pairs))
         if cancelling:
             count = _device.count_where_sum_near_zero(count_cells, sum_cells, columns, threshold)
         else:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._arrays import as_operand
-from ._common import kernel_for, make_buffers, package, prepare_pair
+from ._common import package, prepare_pair
 from .conv_geometry import (ConvGeometry, filter_grad_geometry, forward_geometry,
                             input_grad_geometry)
 
@@ -17,21 +17,12 @@ def _shape(x, name):
     return as_operand(x, name).shape
 
 
-def _run(op: str, geometry: ConvGeometry, operands, names, value_shape, channel_axis,
+def _run(family: str, geometry: ConvGeometry, operands, names, value_shape, channel_axis,
          products_per_cell, confidence, thresholds, return_thresholds, reduce, mask,
          nan_policy):
     prepared = prepare_pair(*operands, names, confidence, thresholds, nan_policy)
-    if prepared.device != "cpu":
-        from . import _cuda_dispatch
-
-        counts, sums = getattr(_cuda_dispatch, op)(prepared, geometry, reduce, mask)
-        return package(prepared, counts, sums, return_thresholds)
-    buffers = make_buffers(value_shape, 9, prepared.dtype, reduce, mask, channel_axis,
-                           products_per_cell, planar=True, device=prepared.device)
-    first, second = (np.ascontiguousarray(v) for v in prepared.values)
-    kernel_for(op, prepared.dtype)(first, second, geometry.kernel_args(), *prepared.thresholds,
-                                   *buffers.kernel_args())
-    counts, sums = buffers.finish()
+    counts, sums = prepared.backend.conv(family, prepared, geometry, value_shape, channel_axis,
+                                         products_per_cell, reduce, mask)
     return package(prepared, counts, sums, return_thresholds)
 
 
@@ -55,7 +46,7 @@ def conv_classify(inputs, kernel, strides=1, padding="VALID", confidence: float 
     """
     geometry = forward_geometry(_shape(inputs, "inputs"), _shape(kernel, "kernel"), strides,
                                 padding, dilations, groups, data_format)
-    return _run("conv_classify", geometry, (inputs, kernel), ("inputs", "kernel"),
+    return _run("forward", geometry, (inputs, kernel), ("inputs", "kernel"),
                 geometry.output_shape, geometry.activation_channel_axis,
                 geometry.taps * geometry.in_per_group, confidence, thresholds,
                 return_thresholds, reduce, mask, nan_policy)
@@ -78,7 +69,7 @@ def conv_backprop_filter_classify(x, d_out, kernel_shape, strides=1, padding="VA
     geometry = filter_grad_geometry(_shape(x, "x"), _shape(d_out, "d_out"), kernel_shape,
                                     strides, padding, dilations, groups, data_format)
     positions = int(np.prod(geometry.output_spatial, dtype=np.int64))
-    return _run("conv_backprop_filter_classify", geometry, (x, d_out), ("x", "d_out"),
+    return _run("filter_grad", geometry, (x, d_out), ("x", "d_out"),
                 geometry.kernel_shape, geometry.kernel_out_axis, geometry.batch * positions,
                 confidence, thresholds, return_thresholds, reduce, mask, nan_policy)
 
@@ -99,7 +90,7 @@ def conv_backprop_input_classify(d_out, kernel, input_shape, strides=1, padding=
     """
     geometry = input_grad_geometry(_shape(d_out, "d_out"), _shape(kernel, "kernel"),
                                    input_shape, strides, padding, dilations, groups, data_format)
-    return _run("conv_backprop_input_classify", geometry, (d_out, kernel), ("d_out", "kernel"),
+    return _run("input_grad", geometry, (d_out, kernel), ("d_out", "kernel"),
                 geometry.input_shape, geometry.activation_channel_axis,
                 geometry.taps * geometry.out_per_group, confidence, thresholds,
                 return_thresholds, reduce, mask, nan_policy)

@@ -4,16 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import (check_channel_axis, kernel_for, make_buffers, package, prepare_pair,
-                      prepare_single)
+from ._common import check_channel_axis, package, prepare_pair, prepare_single
 
 __all__ = ["tensor_classify", "multiply_classify"]
-
-
-def _cuda():
-    from . import _cuda_dispatch
-
-    return _cuda_dispatch
 
 
 def tensor_classify(x, confidence: float = 0.95, threshold: float = None,
@@ -28,15 +21,8 @@ def tensor_classify(x, confidence: float = 0.95, threshold: float = None,
     """
     channel_axis = check_channel_axis(channel_axis, reduce)
     prepared = prepare_single(x, "x", confidence, threshold, nan_policy)
-    (op,), (values,) = prepared.operands, prepared.values
-    if op.on_cuda:
-        counts, sums = _cuda().tensor_classify(prepared, reduce, mask, channel_axis)
-        return package(prepared, counts, sums, return_threshold, single=True)
-    buffers = make_buffers(op.shape, 3, prepared.dtype, reduce, mask, channel_axis, 1,
-                           planar=False, device=prepared.device)
-    kernel_for("tensor_classify", prepared.dtype)(values, list(op.shape), prepared.thresholds[0],
-                                                  *buffers.kernel_args())
-    counts, sums = buffers.finish()
+    counts, sums = prepared.backend.elementwise(prepared, tuple(prepared.operands[0].shape), 3,
+                                                reduce, mask, channel_axis)
     return package(prepared, counts, sums, return_threshold, single=True)
 
 
@@ -58,13 +44,6 @@ def multiply_classify(x, y, confidence: float = 0.95, thresholds=None,
         raise ValueError(
             f"x of shape {ox.shape} and y of shape {oy.shape} cannot be broadcast together"
         ) from None
-    if prepared.device != "cpu":
-        counts, sums = _cuda().multiply_classify(prepared, shape, reduce, mask, channel_axis)
-        return package(prepared, counts, sums, return_thresholds)
-    buffers = make_buffers(shape, 9, prepared.dtype, reduce, mask, channel_axis, 1,
-                           planar=False, device=prepared.device)
-    xv, yv = (np.broadcast_to(v, shape) for v in prepared.values)
-    kernel_for("multiply_classify", prepared.dtype)(xv, yv, list(shape), *prepared.thresholds,
-                                                    *buffers.kernel_args())
-    counts, sums = buffers.finish()
+    counts, sums = prepared.backend.elementwise(prepared, tuple(shape), 9, reduce, mask,
+                                                channel_axis)
     return package(prepared, counts, sums, return_thresholds)

@@ -4,29 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import kernel_for, make_buffers, package, prepare_pair
+from ._common import package, prepare_pair
 
 __all__ = ["matmul_classify", "tensordot_classify"]
-
-
-def _element_strides(a: np.ndarray):
-    """Strides in elements; an axis of length 1 is never stepped along, so its stride is 0."""
-    strides = [s if n > 1 else 0 for n, s in zip(a.shape, a.strides)]
-    if any(s % a.itemsize for s in strides):  # to_numpy's views never have these
-        raise ValueError(f"internal error: strides {a.strides} are not whole elements")
-    return [s // a.itemsize for s in strides]
-
-
-def _batch_offsets(batch_shape, a_batch_shape, a_batch_strides):
-    """Element offset of every broadcast batch entry of one operand, flattened row-major."""
-    offsets = np.zeros(a_batch_shape, dtype=np.int64)
-    for d, (size, stride) in enumerate(zip(a_batch_shape, a_batch_strides)):
-        shape = [1] * len(a_batch_shape)
-        shape[d] = size
-        offsets = offsets + (np.arange(size, dtype=np.int64) * stride).reshape(shape)
-    lead = len(batch_shape) - len(a_batch_shape)
-    offsets = offsets.reshape((1,) * lead + tuple(a_batch_shape))
-    return np.ascontiguousarray(np.broadcast_to(offsets, batch_shape).reshape(-1))
 
 
 def _matmul_shapes(xs, ys):
@@ -50,24 +30,6 @@ def _matmul_shapes(xs, ys):
     return x2, y2, tuple(batch), value
 
 
-def _run_matmul(prepared, xv, yv, value_shape, reduce, mask, return_thresholds):
-    x2 = xv.reshape((1,) + xv.shape) if xv.ndim == 1 else xv
-    y2 = yv.reshape(yv.shape + (1,)) if yv.ndim == 1 else yv
-    batch = tuple(np.broadcast_shapes(x2.shape[:-2], y2.shape[:-2]))
-    n, k, m = x2.shape[-2], x2.shape[-1], y2.shape[-1]
-    buffers = make_buffers(value_shape, 9, prepared.dtype, reduce, mask, -1, k, planar=True,
-                           device=prepared.device)
-    xs, ys = _element_strides(x2), _element_strides(y2)
-    x_offsets = _batch_offsets(batch, x2.shape[:-2], xs[:-2])
-    y_offsets = _batch_offsets(batch, y2.shape[:-2], ys[:-2])
-    batches = int(np.prod(batch, dtype=np.int64))
-    kernel_for("matmul_classify", prepared.dtype)(
-        x2, y2, x_offsets, y_offsets, [batches, n, k, m], [xs[-2], xs[-1], ys[-2], ys[-1]],
-        *prepared.thresholds, *buffers.kernel_args())
-    counts, sums = buffers.finish()
-    return package(prepared, counts, sums, return_thresholds)
-
-
 def matmul_classify(x, y, confidence: float = 0.95, thresholds=None,
                     return_thresholds: bool = False, *, reduce=None, mask=None,
                     nan_policy: str = "raise"):
@@ -83,12 +45,10 @@ def matmul_classify(x, y, confidence: float = 0.95, thresholds=None,
     prepared = prepare_pair(x, y, ("x", "y"), confidence, thresholds, nan_policy)
     ox, oy = prepared.operands
     _, _, _, value_shape = _matmul_shapes(ox.shape, oy.shape)
-    if prepared.device != "cpu":
-        from . import _cuda_dispatch
-
-        counts, sums = _cuda_dispatch.matmul_classify(prepared, value_shape, reduce, mask)
-        return package(prepared, counts, sums, return_thresholds)
-    return _run_matmul(prepared, *prepared.values, value_shape, reduce, mask, return_thresholds)
+    backend = prepared.backend
+    x2, y2 = backend.matrices(prepared)
+    counts, sums = backend.matmul(prepared, x2, y2, value_shape, reduce, mask)
+    return package(prepared, counts, sums, return_thresholds)
 
 
 def _is_int(value) -> bool:
@@ -143,16 +103,7 @@ def tensordot_classify(x, y, axes=2, confidence: float = 0.95, thresholds=None,
     free_x = [i for i in range(len(ox.shape)) if i not in ax]
     free_y = [j for j in range(len(oy.shape)) if j not in ay]
     value_shape = tuple(ox.shape[i] for i in free_x) + tuple(oy.shape[j] for j in free_y)
-    k = int(np.prod([ox.shape[i] for i in ax], dtype=np.int64))
-    n = int(np.prod([ox.shape[i] for i in free_x], dtype=np.int64))
-    m = int(np.prod([oy.shape[j] for j in free_y], dtype=np.int64))
-    if prepared.device != "cpu":
-        from . import _cuda_dispatch
-
-        counts, sums = _cuda_dispatch.tensordot_classify(prepared, free_x, ax, ay, free_y,
-                                                         value_shape, reduce, mask)
-        return package(prepared, counts, sums, return_thresholds)
-    xv, yv = prepared.values
-    x2 = np.transpose(xv, free_x + ax).reshape(n, k)
-    y2 = np.transpose(yv, ay + free_y).reshape(k, m)
-    return _run_matmul(prepared, x2, y2, value_shape, reduce, mask, return_thresholds)
+    backend = prepared.backend
+    x2, y2 = backend.matrices(prepared, free_x, ax, ay, free_y)
+    counts, sums = backend.matmul(prepared, x2, y2, value_shape, reduce, mask)
+    return package(prepared, counts, sums, return_thresholds)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import torch
 
+from ..terms import FIRST_NEAR_ZERO, NEITHER_NEAR_ZERO, SECOND_NEAR_ZERO
 from . import distributed as dist
 from .advice import advice_for
 from .measure import near_zero_mask
@@ -18,9 +19,6 @@ from .model import Cause
 
 CAUSE_NAMES = ("non_finite", "inputs_near_zero", "dead_activation", "weights_near_zero",
                "backprop_near_zero", "cancellation", "none")
-_Z_FIRST = (3, 4, 5)  # ZP, ZZ, ZN
-_Z_SECOND = (1, 4, 7)  # PZ, ZZ, NZ
-_NEITHER = (0, 2, 6, 8)  # PP, PN, NP, NN
 
 
 def no_cause(near_zero_fraction: float, expected: float, given_threshold: bool) -> list:
@@ -43,8 +41,8 @@ def measure_causes(math, tensors: dict, thresholds: dict, grad_mask, gradient_se
     total = sum(near)
     if total == 0:
         return []
-    inputs = sum(near[i] for i in _Z_FIRST) / total
-    cancelling = sum(near[i] for i in _NEITHER) / total
+    inputs = sum(near[i] for i in FIRST_NEAR_ZERO) / total
+    cancelling = sum(near[i] for i in NEITHER_NEAR_ZERO) / total
     dead = _second_factor_share(math, tensors["a0"], tensors["s"], thresholds["a0"],
                                 thresholds["s"], grad_mask)
     backprop = _second_factor_share(math, tensors["a0"], tensors["d_a"], thresholds["a0"],
@@ -102,7 +100,7 @@ def _second_factor_share(math, a0, second, a0_threshold, second_threshold, grad_
                                           reduce="all", mask=grad_mask)
     counts = dist.all_reduce_sum(counts)
     total = int(counts.sum())
-    return sum(int(counts[i]) for i in _Z_SECOND) / total if total else 0.0
+    return sum(int(counts[i]) for i in SECOND_NEAR_ZERO) / total if total else 0.0
 
 
 def _dead_positions_forward(math, tensors: dict, thresholds: dict) -> dict:
@@ -119,8 +117,8 @@ def _dead_positions_forward(math, tensors: dict, thresholds: dict) -> dict:
                                       mask=dead)
     counts = dist.all_reduce_sum(counts)
     products = max(int(counts.sum()), 1)
-    weights_share = sum(int(counts[i]) for i in _Z_SECOND) / products
-    inputs_share = sum(int(counts[i]) for i in _Z_FIRST) / products
+    weights_share = sum(int(counts[i]) for i in SECOND_NEAR_ZERO) / products
+    inputs_share = sum(int(counts[i]) for i in FIRST_NEAR_ZERO) / products
     bias_b = _broadcast_bias(math, bias, z)
     units = _dead_units(math, dead)
     # Means over the dead units where there are any (units always dead, whatever the input),

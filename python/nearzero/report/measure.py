@@ -6,17 +6,15 @@ tensors: big results use the ops' in-kernel reductions (``reduce=``, ``mask=``).
 
 from __future__ import annotations
 
-import math
-
 import torch
 
+from .._rule import near_zero, percentile_positions
 from ..analysis import near_zero_explanation
 from ..ops import tensor_classify
+from ..terms import PAIR_TERMS, SINGLE_INDEX, SINGLE_TERMS
 from . import distributed as dist
 from .model import Breakdown, ComputationSection, MaskedPart, TensorSection
 
-PAIR_TERMS = ("PP", "PZ", "PN", "ZP", "ZZ", "ZN", "NP", "NZ", "NN")
-SINGLE_TERMS = ("P", "Z", "N")
 FULL_RESULT_BYTES = 2 * 2**20  # a full (cells x 9) result up to this size (its per-cell analysis
 # costs more than the fused op itself); above it, class totals reduced in the kernel
 PERCENTILES = (0, 25, 50, 75, 100)
@@ -24,9 +22,7 @@ PERCENTILES = (0, 25, 50, 75, 100)
 
 def near_zero_mask(values: torch.Tensor, threshold: float) -> torch.Tensor:
     """The P/Z/N rule's Z class: exactly zero or |x| < threshold (NaN is never near zero)."""
-    if threshold > 0:
-        return values.abs() < threshold  # zero is below any positive threshold
-    return values == 0
+    return near_zero(values, threshold)
 
 
 class Measurer:
@@ -51,7 +47,7 @@ class Measurer:
         share = 1.0 - self.confidence
         if given_threshold or size <= 0:
             return share
-        return max(share, (math.floor((size - 1) * share) + 1) / size) if share > 0 else 0.0
+        return max(share, (percentile_positions(size, share)[0] + 1) / size) if share > 0 else 0.0
 
     def is_noteworthy(self, fraction: float, size: int, given_threshold: bool = False) -> bool:
         """More near zero than the threshold alone implies, with 10% leeway for ties (as the
@@ -188,9 +184,9 @@ def _share(part, whole) -> float:
 
 def _dead_units(channel_counts, negatives_are_bad: bool) -> float:
     """Units whose every value is near zero (or, with negatives_are_bad, not positive)."""
-    alive = channel_counts[:, 0] > 0
+    alive = channel_counts[:, SINGLE_INDEX["P"]] > 0
     if not negatives_are_bad:
-        alive = alive | (channel_counts[:, 2] > 0)
+        alive = alive | (channel_counts[:, SINGLE_INDEX["N"]] > 0)
     present = channel_counts.sum(1) > 0
     units = int(present.sum())
     return int((~alive & present).sum()) / units if units else 0.0

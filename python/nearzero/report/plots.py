@@ -8,6 +8,7 @@ import os
 
 import numpy as np
 
+from ..terms import PAIR_TERMS
 from .text import CAUSE_TITLES
 
 _CLASS_COLOURS = {"P": "#4c72b0", "Z": "#dd8452", "N": "#55a868"}
@@ -109,7 +110,7 @@ def _tensor_axes(ax, tensors):
 
 def _pairs_axes(ax, computations, which, title):
     computations = [s for s in computations if s["breakdown"][which] is not None]
-    terms = ("PP", "PZ", "PN", "ZP", "ZZ", "ZN", "NP", "NZ", "NN")
+    terms = PAIR_TERMS
     width = 0.8 / max(len(computations), 1)
     x = np.arange(len(terms))
     for i, section in enumerate(computations):

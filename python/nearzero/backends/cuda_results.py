@@ -1,6 +1,7 @@
-"""Results of the GPU path: device buffers for the full result (pair-major, so kernel stores
+"""Results of the CUDA backend: device buffers for the full result (pair-major, so kernel stores
 coalesce; returned as a strided view with the pairs last) or the reduced forms, the device mask,
-and the size guard against the device's free memory. Mirrors `_common.make_buffers`.
+and the size guard against the device's free memory. The layout rules are those of the CPU's
+`cpu_results.make_buffers` (shared in `results`); only the allocation differs.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import numpy as np
 from .. import _backend
 from .._arrays import as_operand
 from .._cuda_arrays import DeviceArrays, device_arrays, device_index, device_value
-from ._common import INT32_MAX, check_result_size, reduction_layout
+from .results import (INT32_MAX, check_result_size, count_dtype_of, reduction_layout,
+                      sum_dtype_of)
 
 __all__ = ["DeviceResult", "make_device_result", "free_device_bytes"]
 
@@ -71,9 +73,9 @@ def make_device_result(arrays: DeviceArrays, value_shape, pairs, dtype, reduce, 
     mask_array, mask_pointer = None, 0
     if masked is not None:
         mask_array, mask_pointer = masked[0], masked[1].pointer(masked[0])
-    sum_dtype = np.dtype(np.float64 if np.dtype(dtype) == np.float64 else np.float32)
+    sum_dtype = sum_dtype_of(dtype)
     if mode == 0:
-        count_dtype = np.dtype(np.int64 if products_per_cell > INT32_MAX else np.int32)
+        count_dtype = count_dtype_of(products_per_cell)
         check_result_size(value_shape, pairs, count_dtype, sum_dtype, free_device_bytes(arrays),
                           device_name)
         shape = (pairs,) + value_shape
