@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 import pytest
+from cuda_emulation.build_emulated_module import split_top_level
 
 from nearzero import _backend
 
@@ -40,26 +41,12 @@ def parse_stub(path: Path):
     return functions, attributes
 
 
-def _split_top_level(text: str) -> list:
-    parts, depth, start = [], 0, 0
-    for i, ch in enumerate(text):
-        if ch in "[(":
-            depth += 1
-        elif ch in "])":
-            depth -= 1
-        elif ch == "," and depth == 0:
-            parts.append(text[start:i].strip())
-            start = i + 1
-    tail = text[start:].strip()
-    return parts + [tail] if tail else parts
-
-
 def binding_signature(function):
     """(parameter names, parameter types, return type) from pybind11's docstring."""
     first = (function.__doc__ or "").splitlines()[0]
     match = re.fullmatch(rf"{function.__name__}\((.*)\) -> (.+)", first)
     assert match, f"unexpected pybind11 signature line: {first!r}"
-    params = [p.split(":", 1) for p in _split_top_level(match[1])]
+    params = [p.split(":", 1) for p in split_top_level(match[1])] if match[1] else []
     return [n.strip() for n, _ in params], [t.strip() for _, t in params], match[2].strip()
 
 

@@ -23,7 +23,7 @@ _EXTERN_SHARED = re.compile(
     r"extern\s+__shared__\s+(?:__align__\(\d+\)\s+)?([\w ]+?)\s+(\w+)\[\];")
 
 
-def _split_top_level(text: str) -> list:
+def split_top_level(text: str) -> list:
     parts, depth, start = [], 0, 0
     for i, ch in enumerate(text):
         if ch in "([{":
@@ -67,7 +67,7 @@ def rewrite_launches(src: str) -> str:
         start = _kernel_start(src, open_at)
         kernel = src[start:open_at].strip()
         close = src.find(">>>", open_at)
-        config = _split_top_level(src[open_at + 3:close])
+        config = split_top_level(src[open_at + 3:close])
         paren = src.index("(", close)
         depth, i = 0, paren
         while True:

@@ -9,6 +9,20 @@ import os
 from .outputs import latest_scalars, write_outputs
 
 
+class SessionCallback:
+    """The read-only face both callbacks give their `RecorderSession` (``self.session``)."""
+
+    @property
+    def recorder(self):
+        """The GradientRecorder, once training has started."""
+        return self.session.recorder
+
+    @property
+    def written(self) -> list:
+        """Paths of the files written so far."""
+        return self.session.written
+
+
 class RecorderSession:
     """A GradientRecorder over one training run: recording every `record_every`-th step in
     full, writing the figures and the worst layer's report to `folder` at the end and every

@@ -13,10 +13,10 @@ try:
 except ImportError:  # the standalone package
     from pytorch_lightning.callbacks import Callback
 
-from .callback_core import RecorderSession
+from .callback_core import RecorderSession, SessionCallback
 
 
-class NearZeroCallback(Callback):
+class NearZeroCallback(Callback, SessionCallback):
     """``Trainer(callbacks=[NearZeroCallback()])``. Each optimizer step is one recorder step
     (from the first batch's forward pass to just before the optimizer); its loss is the one
     Lightning backpropagates. Scalars go to the loggers every `log_every` steps (default: the
@@ -35,14 +35,6 @@ class NearZeroCallback(Callback):
                                        history_outputs=history_outputs)
         self.log_every = log_every
         self.out = out
-
-    @property
-    def recorder(self):
-        return self.session.recorder
-
-    @property
-    def written(self) -> list:
-        return self.session.written
 
     def on_train_start(self, trainer, pl_module):
         folder = self.out

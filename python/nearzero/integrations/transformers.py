@@ -10,10 +10,10 @@ import os
 
 from transformers import TrainerCallback
 
-from .callback_core import RecorderSession
+from .callback_core import RecorderSession, SessionCallback
 
 
-class NearZeroCallback(TrainerCallback):
+class NearZeroCallback(TrainerCallback, SessionCallback):
     """Pass in ``Trainer(callbacks=[...])``, or use ``NearZeroCallback.attach(trainer)`` so
     that the scalars reach the reporting callbacks (TensorBoard, W&B, ...), which HuggingFace
     calls before the ones passed in.
@@ -21,7 +21,7 @@ class NearZeroCallback(TrainerCallback):
     Each optimizer step is one recorder step (from before the first forward pass of the step
     to just before the optimizer, after gradient clipping); its loss is read from the model's
     output. ``record_every``: steps recorded in full (tensors for the report); ``layers``: as
-    for `GradientRecorder` (None: every Linear and Conv); ``out``: the folder (default
+    for `GradientRecorder` (None: every module that owns trainable parameters); ``out``: the folder (default
     ``<output_dir>/nearzero``); ``per_layer_scalars``: log every layer's statistics, not just
     the worst layer's rates. The recorder is `self.recorder` once training has started.
     """
@@ -42,15 +42,6 @@ class NearZeroCallback(TrainerCallback):
         callback = cls(**options)
         trainer.callback_handler.callbacks.insert(0, callback)
         return callback
-
-    @property
-    def recorder(self):
-        return self.session.recorder
-
-    @property
-    def written(self) -> list:
-        """Paths of the files written so far."""
-        return self.session.written
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
         folder = self.out if self.out is not None else os.path.join(args.output_dir, "nearzero")
