@@ -55,12 +55,11 @@ class LayerCapture:
     z_shape: tuple = None
 
 
-def eager_if(recording: bool):
-    """Compiled code runs eagerly while `recording`: hooks added after torch.compile would be
+def run_eagerly():
+    """Compiled code runs eagerly in this context: hooks added after torch.compile would be
     ignored by the compiled code or make it recompile."""
     # Without Dynamo loaded nothing is compiled: importing it would cost time and memory.
-    if (not recording or "torch._dynamo" not in sys.modules
-            or not hasattr(torch.compiler, "set_stance")):
+    if "torch._dynamo" not in sys.modules or not hasattr(torch.compiler, "set_stance"):
         return nullcontext()
     return torch.compiler.set_stance("force_eager")
 

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from .build import build_report
-from .capture import StepCapture, eager_if
+from .capture import StepCapture, run_eagerly
 from .layers import is_supported, owns_parameters
 from .overview import ModelOverview
 from .recorder import GradientRecorder, _unwrap, resolve_layers
@@ -118,7 +118,7 @@ def capture_one_batch(model: nn.Module, layers, inputs, targets, loss_fn) -> dic
         for p in params:
             p.grad = None
         capture.install()
-        with eager_if(True), torch.random.fork_rng(devices=devices):
+        with run_eagerly(), torch.random.fork_rng(devices=devices):
             outputs = _call(model, inputs)
             loss = loss_fn(outputs) if targets is None else loss_fn(outputs, targets)
             loss.backward()

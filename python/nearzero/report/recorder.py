@@ -10,7 +10,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from .capture import StepCapture, eager_if
+from .capture import StepCapture, run_eagerly
 from .history import GradientHistory, StepStatistics, statistics_sizes
 from .layers import is_default_layer, main_parameter_name
 from .output_statistics import OutputStatistics
@@ -55,7 +55,6 @@ class GradientRecorder:
         self._open = None  # the step between begin_step and end_step
         self._logged_steps = {}  # id(SummaryWriter) -> last history entry written by log_to
         self._captures = OrderedDict()  # step -> {layer name: LayerCapture}
-        self._in_step = False
         self._next_step = 0
         self._detached = False
 
@@ -76,7 +75,7 @@ class GradientRecorder:
     def begin_step(self, index: int = None, *, loss=None) -> "TrainingStep":
         """Start a step, as `step()` does, for training loops that call back before the
         forward pass and after the backward pass; `end_step()` ends it."""
-        if self._in_step:
+        if self.in_step:
             raise RuntimeError("recorder.step() contexts cannot be nested")
         if self._detached:
             raise RuntimeError("this recorder has been detached")
@@ -93,27 +92,26 @@ class GradientRecorder:
         loss_hook = self.model.register_forward_hook(self._read_loss)
         # The step's hooks (loss, history, capture) are added after any torch.compile: compiled
         # code would ignore or retrace them, so a compiled model runs eagerly inside a step.
-        eager = eager_if(True)
+        eager = run_eagerly()
         eager.__enter__()
         self._open = (TrainingStep(index, loss), capture, loss_hook, row, eager)
-        self._in_step = True
         return self._open[0]
 
     def end_step(self, *, loss=None) -> None:
         """End the step begun by `begin_step` (``loss``: the step's loss, if known now)."""
-        if not self._in_step:
+        if not self.in_step:
             raise RuntimeError("end_step() without begin_step()")
         step, capture, loss_hook, row, eager = self._open
         loss_hook.remove()
         eager.__exit__(None, None, None)
         if loss is not None:
             step.loss = loss
-        self._open, self._in_step = None, False
+        self._open = None
         self._end_step(step, capture, row)
 
     def abort_step(self) -> None:
         """Drop the open step (its forward or backward pass failed): every hook goes."""
-        if not self._in_step:
+        if not self.in_step:
             return
         _, capture, loss_hook, _, eager = self._open
         loss_hook.remove()
@@ -122,11 +120,11 @@ class GradientRecorder:
             self._outputs.remove()
         if capture is not None:
             capture.remove()
-        self._open, self._in_step = None, False
+        self._open = None
 
     @property
     def in_step(self) -> bool:
-        return self._in_step
+        return self._open is not None
 
     @property
     def current_step(self):
