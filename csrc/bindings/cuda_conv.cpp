@@ -17,20 +17,15 @@ namespace py = pybind11;
 namespace nearzero {
 namespace {
 
-template <typename T>
-using ConvKernel = void (*)(const ConvGeometry &, const T *, const T *, T, T, bool,
-                            const ClassifyOutput &, double *, int64_t, void *);
-using ConvScratch = int64_t (*)(const ConvGeometry &, bool);
-
-template <typename T, ConvScratch Scratch>
+template <typename Op, typename T>
 int64_t scratch_doubles(int device, std::vector<int64_t> geometry, bool has_infinity) {
   const ConvGeometry g = conv_geometry_from_args(geometry);
   py::gil_scoped_release release;
   CudaDeviceGuard guard(device);
-  return Scratch(g, has_infinity);
+  return conv_scratch_doubles<Op, T>(g, has_infinity);
 }
 
-template <typename T, ConvKernel<T> Kernel>
+template <typename Op, typename T>
 void classify(int device, std::vector<int64_t> geometry, std::uintptr_t first,
               std::uintptr_t second, double first_threshold, double second_threshold,
               bool has_infinity, std::uintptr_t scratch, int64_t scratch_size,
@@ -39,36 +34,33 @@ void classify(int device, std::vector<int64_t> geometry, std::uintptr_t first,
   const ClassifyOutput out = cuda_output(result, 9);
   py::gil_scoped_release release;
   CudaDeviceGuard guard(device);
-  Kernel(g, device_pointer<const T>(first), device_pointer<const T>(second), T(first_threshold),
-         T(second_threshold), has_infinity, out, device_pointer<double>(scratch), scratch_size,
-         reinterpret_cast<void *>(stream));
+  conv_classify_cuda<Op, T>(g, device_pointer<const T>(first), device_pointer<const T>(second),
+                            T(first_threshold), T(second_threshold), has_infinity, out,
+                            device_pointer<double>(scratch), scratch_size,
+                            reinterpret_cast<void *>(stream));
 }
 
 // Binds one op as `name`_<suffix> and its scratch size as `scratch_name`_<suffix>; `first` and
 // `second` name its operands.
-template <typename T, ConvKernel<T> Kernel, ConvScratch Scratch>
+template <typename Op, typename T>
 void bind_op(py::module_ &m, const std::string &name, const std::string &scratch_name,
-             const std::string &suffix, const char *first, const char *second) {
-  const std::string first_threshold = std::string(first) + "_threshold";
-  const std::string second_threshold = std::string(second) + "_threshold";
-  m.def((name + "_" + suffix).c_str(), &classify<T, Kernel>, py::arg("device"),
-        py::arg("geometry"), py::arg(first), py::arg(second),
-        py::arg(first_threshold.c_str()), py::arg(second_threshold.c_str()),
-        py::arg("has_infinity"), py::arg("scratch"), py::arg("scratch_doubles"),
-        py::arg("result"), py::arg("stream"));
-  m.def((scratch_name + "_" + suffix).c_str(), &scratch_doubles<T, Scratch>, py::arg("device"),
+             const std::string &suffix, const std::string &first, const std::string &second) {
+  const std::string first_threshold = first + "_threshold";
+  const std::string second_threshold = second + "_threshold";
+  m.def((name + "_" + suffix).c_str(), &classify<Op, T>, py::arg("device"), py::arg("geometry"),
+        py::arg(first.c_str()), py::arg(second.c_str()), py::arg(first_threshold.c_str()),
+        py::arg(second_threshold.c_str()), py::arg("has_infinity"), py::arg("scratch"),
+        py::arg("scratch_doubles"), py::arg("result"), py::arg("stream"));
+  m.def((scratch_name + "_" + suffix).c_str(), &scratch_doubles<Op, T>, py::arg("device"),
         py::arg("geometry"), py::arg("has_infinity"));
 }
 
 template <typename T> void bind_typed(py::module_ &m, const std::string &suffix) {
-  bind_op<T, &conv_classify_cuda<T>, &conv_scratch_doubles<T>>(
-      m, "conv_classify", "conv_scratch_doubles", suffix, "x", "kernel");
-  bind_op<T, &conv_backprop_filter_classify_cuda<T>, &conv_backprop_filter_scratch_doubles<T>>(
-      m, "conv_backprop_filter_classify", "conv_backprop_filter_scratch_doubles", suffix, "x",
-      "d_out");
-  bind_op<T, &conv_backprop_input_classify_cuda<T>, &conv_backprop_input_scratch_doubles<T>>(
-      m, "conv_backprop_input_classify", "conv_backprop_input_scratch_doubles", suffix, "d_out",
-      "kernel");
+  bind_op<ConvForward, T>(m, "conv_classify", "conv_scratch_doubles", suffix, "x", "kernel");
+  bind_op<ConvFilterGrad, T>(m, "conv_backprop_filter_classify",
+                             "conv_backprop_filter_scratch_doubles", suffix, "x", "d_out");
+  bind_op<ConvInputGrad, T>(m, "conv_backprop_input_classify",
+                            "conv_backprop_input_scratch_doubles", suffix, "d_out", "kernel");
 }
 
 }  // namespace

@@ -11,35 +11,21 @@
 
 namespace nearzero {
 
-// Every op: `has_infinity`, an operand holds +-inf (takes the exact kernel); `scratch`, the
-// op's *_scratch_doubles<T>(...) doubles of device memory, or null when that is 0. The first
-// operand gives the first class letter.
+// The ops. The first operand gives the first class letter; reduce="channel" reduces onto the
+// channel of the cells' tensor.
+struct ConvForward;     // (x, kernel) -> output cells
+struct ConvFilterGrad;  // (x, d_out) -> kernel cells
+struct ConvInputGrad;   // (d_out, kernel) -> input cells
 
-// Forward: (inputs, kernel) -> output cells; reduce="channel" onto the output channel.
-template <typename T>
-void conv_classify_cuda(const ConvGeometry &g, const T *x, const T *kernel, T x_threshold,
-                        T kernel_threshold, bool has_infinity, const ClassifyOutput &out,
-                        double *scratch, int64_t scratch_doubles, void *stream);
-template <typename T> int64_t conv_scratch_doubles(const ConvGeometry &g, bool has_infinity);
+// `has_infinity`: an operand holds +-inf (takes the exact kernel). `scratch`:
+// conv_scratch_doubles<Op, T>(...) doubles of device memory, or null when that is 0.
+template <typename Op, typename T>
+void conv_classify_cuda(const ConvGeometry &g, const T *first, const T *second,
+                        T first_threshold, T second_threshold, bool has_infinity,
+                        const ClassifyOutput &out, double *scratch, int64_t scratch_doubles,
+                        void *stream);
 
-// Gradient w.r.t. the kernel: (x, d_out) -> kernel cells; reduce="channel" onto the output
-// channel.
-template <typename T>
-void conv_backprop_filter_classify_cuda(const ConvGeometry &g, const T *x, const T *d_out,
-                                        T x_threshold, T d_out_threshold, bool has_infinity,
-                                        const ClassifyOutput &out, double *scratch,
-                                        int64_t scratch_doubles, void *stream);
-template <typename T>
-int64_t conv_backprop_filter_scratch_doubles(const ConvGeometry &g, bool has_infinity);
-
-// Gradient w.r.t. the input: (d_out, kernel) -> input cells; reduce="channel" onto the input
-// channel.
-template <typename T>
-void conv_backprop_input_classify_cuda(const ConvGeometry &g, const T *d_out, const T *kernel,
-                                       T d_out_threshold, T kernel_threshold, bool has_infinity,
-                                       const ClassifyOutput &out, double *scratch,
-                                       int64_t scratch_doubles, void *stream);
-template <typename T>
-int64_t conv_backprop_input_scratch_doubles(const ConvGeometry &g, bool has_infinity);
+template <typename Op, typename T>
+int64_t conv_scratch_doubles(const ConvGeometry &g, bool has_infinity);
 
 }  // namespace nearzero

@@ -1,10 +1,13 @@
 // What the convolution gather policies share (conv_forward_cuda.cu, conv_filter_grad_cuda.cu,
-// conv_input_grad_cuda.cu): the geometry in the form the device indexes it, and the set-up of
-// a gather GEMM with one GEMM per group (the tiled kernel's batch index). Each op's file says
-// which (channel, tap, position) a row, a column and a k index stand for.
+// conv_input_grad_cuda.cu): the geometry in the form the device indexes it, the set-up of a
+// gather GEMM with one GEMM per group (the tiled kernel's batch index), and the entry points of
+// conv_cuda.h, which each op's file instantiates. Each op's file says which (channel, tap,
+// position) a row, a column and a k index stand for.
 #pragma once
 #include "common/conv_geometry.h"
 #include "common/conv_strides.h"
+#include "cuda/conv_cuda.h"
+#include "cuda/gather_classify_cuda.cuh"
 #include "cuda/tiled_slice_cuda.cuh"
 
 #include <climits>
@@ -42,6 +45,15 @@ struct ConvIndexing {
     unflatten(flat, kernel_size, tap);
   }
 
+  // Batch entry b, position p and its coordinates of index i of an activation with
+  // `positions` positions of sizes `size`.
+  __device__ static void batch_position(int64_t i, int64_t positions, const int32_t size[3],
+                                        int64_t &b, int64_t &p, int64_t coord[3]) {
+    b = i / positions;
+    p = i % positions;
+    unflatten(p, size, coord);
+  }
+
   // The cell of batch entry b, position p of an activation-layout result with `channels`
   // channels over `positions` positions, less the channel's part (the column's).
   __device__ int64_t activation_cell(int64_t b, int64_t p, int64_t channels,
@@ -49,11 +61,31 @@ struct ConvIndexing {
     return channels_first ? b * channels * positions + p : (b * positions + p) * channels;
   }
 
-  // Whether the input position row + depth lies in the padding (forward, kernel gradient).
-  __device__ bool in_padding(const tiled::Row &r, const tiled::Depth &d) const {
+  // The input position where output position `position`'s window starts (may be padding).
+  __device__ void window_start(const int64_t position[3], int32_t start[3]) const {
+    for (int q = 0; q < 3; ++q) start[q] = int32_t(position[q] * stride[q] - pad[q]);
+  }
+
+  // A tap's displacement from the window start.
+  __device__ void tap_offset(const int64_t tap[3], int32_t offset[3]) const {
+    for (int q = 0; q < 3; ++q) offset[q] = int32_t(tap[q] * dilation[q]);
+  }
+
+  // Element offset of spatial coordinates in a tensor with these spatial strides.
+  template <typename Coord>
+  __device__ static int64_t spatial_offset(const Coord coord[3], const int64_t strides[3]) {
+    return int64_t(coord[0]) * strides[0] + int64_t(coord[1]) * strides[1] +
+           int64_t(coord[2]) * strides[2];
+  }
+
+  // The input x at input position row + depth; padding loads as "no class" (the x_value of
+  // the forward and kernel-gradient policies).
+  template <typename T>
+  __device__ T padded_input(const T *x, const tiled::Row &r, const tiled::Depth &d) const {
     for (int q = 0; q < 3; ++q)
-      if (unsigned(r.spatial[q] + d.spatial[q]) >= unsigned(in_size[q])) return true;
-    return false;
+      if (unsigned(r.spatial[q] + d.spatial[q]) >= unsigned(in_size[q]))
+        return tiled::quiet_nan(T(0));
+    return x[r.x + d.x];
   }
 };
 
@@ -87,21 +119,47 @@ inline ConvIndexing conv_indexing(const ConvGeometry &g) {
   return c;
 }
 
-// A convolution op's gather policy (a struct deriving from tiled::Operands<T> and ConvIndexing)
-// with everything set but the GEMM shape and the lanes, which the op sets: the indexing, the
-// operands and thresholds, one batch per group, reduction slots by column (the channel).
-template <typename Gather, typename T>
-Gather conv_gather(const ConvGeometry &g, const T *first, const T *second, T first_threshold,
-                   T second_threshold) {
-  Gather c{};
+// An op's gather policy, defined in the op's file: a struct deriving from tiled::Operands<T> and
+// ConvIndexing with row, column, depth and x_value, and set_shape, which sets the GEMM shape and
+// the lanes from the geometry.
+template <typename Op, typename T> struct ConvGatherOf;
+
+template <typename Op, typename T>
+ConvGatherOf<Op, T> conv_gather(const ConvGeometry &g, const T *first, const T *second,
+                                T first_threshold, T second_threshold) {
+  ConvGatherOf<Op, T> c{};
   static_cast<ConvIndexing &>(c) = conv_indexing(g);
   c.x = first;
   c.y = second;
   c.x_threshold = first_threshold;
   c.y_threshold = second_threshold;
   c.batches = g.groups;
-  c.by_column = true;
+  c.by_column = true;  // reductions onto the column's channel
+  c.set_shape(g);
   return c;
 }
+
+template <typename Op, typename T>
+int64_t conv_scratch_doubles(const ConvGeometry &g, bool has_infinity) {
+  const int64_t k = conv_gather<Op, T>(g, nullptr, nullptr, T(0), T(0)).k;
+  return gather::scratch_doubles<T, ConvGatherOf<Op, T>>(k, has_infinity);
+}
+
+template <typename Op, typename T>
+void conv_classify_cuda(const ConvGeometry &g, const T *first, const T *second,
+                        T first_threshold, T second_threshold, bool has_infinity,
+                        const ClassifyOutput &out, double *scratch, int64_t scratch_doubles,
+                        void *stream) {
+  gather::classify<T>(conv_gather<Op>(g, first, second, first_threshold, second_threshold), out,
+                      has_infinity, scratch, scratch_doubles, stream);
+}
+
+// The entry points of conv_cuda.h for one op, in float and double.
+#define NEARZERO_CONV_CUDA_OP(Op, T)                                                              \
+  template int64_t conv_scratch_doubles<Op, T>(const ConvGeometry &, bool);                       \
+  template void conv_classify_cuda<Op, T>(const ConvGeometry &, const T *, const T *, T, T, bool, \
+                                          const ClassifyOutput &, double *, int64_t, void *);
+#define NEARZERO_CONV_CUDA_ENTRY_POINTS(Op)                                                       \
+  NEARZERO_CONV_CUDA_OP(Op, float) NEARZERO_CONV_CUDA_OP(Op, double)
 
 }  // namespace nearzero

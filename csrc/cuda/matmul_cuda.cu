@@ -41,27 +41,12 @@ template <typename T> struct MatmulGather : tiled::Operands<T> {
 
 template <typename T>
 MatmulGather<T> matmul_gather(const MatmulProblem<T> &p, const ClassifyOutput &out) {
-  MatmulGather<T> g{};
-  g.x = p.x;
-  g.y = p.y;
-  g.x_threshold = p.x_threshold;
-  g.y_threshold = p.y_threshold;
-  g.batches = p.batches;
-  g.n = p.n;
-  g.k = p.k;
-  g.m = p.m;
-  g.by_column = p.m > 1;
-  // lanes along k when that is x's contiguous axis, along j when it is y's
-  g.x_along_k = p.x_col_stride == 1;
-  g.y_along_k = p.y_row_stride == 1 && p.y_col_stride != 1;
-  g.x_offsets = p.x_offsets;
-  g.y_offsets = p.y_offsets;
-  g.x_row_stride = p.x_row_stride;
-  g.x_col_stride = p.x_col_stride;
-  g.y_row_stride = p.y_row_stride;
-  g.y_col_stride = p.y_col_stride;
-  g.channels = out.mode == ReduceMode::kChannel ? out.channels : 1;
-  return g;
+  const tiled::Operands<T> operands{
+      p.x, p.y, p.x_threshold, p.y_threshold, p.batches, p.n, p.k, p.m, p.m > 1,
+      // lanes along k when that is x's contiguous axis, along j when it is y's
+      p.x_col_stride == 1, p.y_row_stride == 1 && p.y_col_stride != 1};
+  return {operands, p.x_offsets, p.y_offsets, p.x_row_stride, p.x_col_stride, p.y_row_stride,
+          p.y_col_stride, out.mode == ReduceMode::kChannel ? out.channels : 1};
 }
 
 }  // namespace
