@@ -1,7 +1,7 @@
 // The exact per-cell classify kernel for inputs the tiled kernel cannot take: +-inf (its masked
 // planes would turn 0 * inf into NaN in other classes) or k >= 2^31 (its int32 counters).
 // One thread per cell walks k through the same gather policy as the tiled kernel and sums
-// pair by pair in double. Slow; included by matmul_cuda.cu and conv_cuda.cu only.
+// pair by pair in double. Slow; included through gather_classify_cuda.cuh only.
 #pragma once
 #include "common/classify_rule.h"
 #include "cuda/classify_output_cuda.cuh"

@@ -12,7 +12,7 @@
 // §4's 1e-5 bound however long k is: registers (128 products), float totals in shared memory
 // (16 register flushes, 2048 products), then double totals in a per-block global scratch.
 // The grid is persistent (one wave of blocks looping over tiles) so that scratch stays small.
-// Included by matmul_cuda.cu and conv_cuda.cu only.
+// Included through gather_classify_cuda.cuh only.
 #pragma once
 #include "cuda/classify_output_cuda.cuh"
 #include "cuda/cuda_check.h"
