@@ -2,7 +2,7 @@
 // Each op family adds a `bind_<family>(module)` here and defines it in its own cpu_<family>.cpp.
 #pragma once
 #include "bindings/result_spec.h"
-#include "common/parallel.h"
+#include "cpu/parallel.h"
 #include "common/result_descriptor.h"
 #include "cpu/elementwise_cpu.h"
 

@@ -5,7 +5,7 @@
 // releases the GIL.
 #include "bindings/conv_geometry_args.h"
 #include "bindings/cpu_bindings.h"
-#include "common/parallel.h"
+#include "cpu/parallel.h"
 #include "cpu/conv_cpu.h"
 
 #include <pybind11/numpy.h>

@@ -1,7 +1,7 @@
 // filter_classifications on the CPU (see analysis_cpu.h): blocks of cells held term-major, so
 // that each step of the filter is a loop across cells that the compiler vectorises.
 #include "cpu/analysis_cpu.h"
-#include "common/parallel.h"
+#include "cpu/parallel.h"
 
 #include <algorithm>
 #include <limits>

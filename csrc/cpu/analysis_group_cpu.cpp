@@ -1,7 +1,7 @@
 // group_classifications on the CPU (see analysis_cpu.h): each cell's pattern key, the keys
 // numbered with a hash table, the cells placed in group order by a counting sort.
 #include "cpu/analysis_cpu.h"
-#include "common/parallel.h"
+#include "cpu/parallel.h"
 
 #include <atomic>
 

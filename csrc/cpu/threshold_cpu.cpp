@@ -1,7 +1,7 @@
 // Radix selection of |x| order statistics for `nearzero.threshold` (SPEC §2), CPU: the passes
 // over the data for the levels of common/radix_select.h, in fixed parts with a histogram each.
 #include "cpu/threshold_cpu.h"
-#include "common/parallel.h"
+#include "cpu/parallel.h"
 
 #include <algorithm>
 #include <limits>
