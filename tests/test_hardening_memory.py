@@ -66,7 +66,8 @@ def test_bindings_refuse_reads_outside_the_array():
     ]
     for dims, strides, xo, yo in bad:
         try:
-            core.matmul_classify_f32(x, y, xo, yo, dims, strides, 0.5, 0.5, spec(1, 9, counts, sums))
+            core.matmul_classify_f32(x, y, xo, yo, dims, strides, 0.5, 0.5,
+                                     spec(1, 9, counts, sums))
         except ValueError as e:
             assert "nearzero" in str(e), e
         else:

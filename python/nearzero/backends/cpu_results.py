@@ -55,8 +55,8 @@ class ResultBuffers:
     def spec(self):
         """The kernels' result argument (`_core.ResultSpec`, csrc/bindings/result_spec.h)."""
         return _backend.core.ResultSpec(
-            mode=self.mode, pairs=self.pairs,
-            counts=self.counts, sums=self.sums, counts_int64=self.counts.dtype == np.int64,
+            mode=self.mode, pairs=self.pairs, counts=self.counts, sums=self.sums,
+            counts_int64=self.counts.dtype == np.int64,
             cell_stride=self.cell_stride, pair_stride=self.pair_stride, mask=self.mask,
             channels=self.channels, channel_inner=self.channel_inner)
 
@@ -137,5 +137,5 @@ def make_buffers(value_shape, pairs, dtype, reduce, mask, channel_axis, products
         sums = np.zeros(slots + (pairs,), dtype=np.float64)
         cell_stride, pair_stride = 0, 1
         max_count = products_per_cell * cells
-    return ResultBuffers(mode, pairs, counts, sums, cell_stride, pair_stride, mask_arr, channels, inner,
-                         planar, max_count, sum_dtype, value_shape)
+    return ResultBuffers(mode, pairs, counts, sums, cell_stride, pair_stride, mask_arr, channels,
+                         inner, planar, max_count, sum_dtype, value_shape)

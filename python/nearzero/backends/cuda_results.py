@@ -51,7 +51,7 @@ class DeviceResult:
     mode: int
     counts: object
     sums: object
-    spec: object  # the kernels' result argument, a `_cuda.ResultSpec` (csrc/bindings/result_spec.h)
+    spec: object  # the kernels' result argument, a `_cuda.ResultSpec`
     mask: object  # kept alive until the kernel is queued
     max_count: int
     sum_dtype: np.dtype
