@@ -93,6 +93,18 @@ def test_bindings_refuse_reads_outside_the_array():
             pass
         else:
             raise AssertionError("accepted result buffers the kernel would write past")
+    full = (np.zeros((6, 3), np.int32), np.zeros((6, 3), np.float32))
+    for result, problem in [
+            (spec(1, 9, np.zeros(9, np.int64), np.zeros(9, np.float64)), "pairs"),  # another op's
+            (core.ResultSpec(mode=0, pairs=3, counts=full[0], sums=full[1], counts_int64=True,
+                             cell_stride=3, pair_stride=1, mask=None, channels=1,
+                             channel_inner=1), "counts")]:  # says int64, holds int32
+        try:
+            core.tensor_classify_f32(x6, [6], 0.5, result)
+        except ValueError as e:
+            assert problem in str(e), e
+        else:
+            raise AssertionError(f"accepted a result spec with the wrong {problem}")
     print("ok")
     """)
 
