@@ -50,6 +50,11 @@ def test_bindings_refuse_reads_outside_the_array():
     x = np.ones((4, 6), np.float32); y = np.ones((6, 3), np.float32)
     counts = np.zeros(9, np.int64); sums = np.zeros(9, np.float64)
     zero = np.zeros(1, np.int64)
+    def spec(mode, pairs, counts, sums, mask=None):
+        return core.ResultSpec(mode=mode, pairs=pairs, counts=counts, sums=sums,
+                               counts_int64=counts.dtype == np.int64,
+                               cell_stride=pairs if mode == 0 else 0, pair_stride=1, mask=mask,
+                               channels=1, channel_inner=1)
     bad = [
         ([1, 4, 6, 3], [6, 1, 3, 1], np.array([10], np.int64), zero),   # offset past the end
         ([1, 4, 6, 3], [6, 1, 3, 1], np.array([-1], np.int64), zero),   # before the start
@@ -61,8 +66,8 @@ def test_bindings_refuse_reads_outside_the_array():
     ]
     for dims, strides, xo, yo in bad:
         try:
-            core.matmul_classify_f32(x, y, xo, yo, dims, strides, 0.5, 0.5, 1, counts, sums, 0, 1,
-                                     None, 1, 1)
+            core.matmul_classify_f32(x, y, xo, yo, dims, strides, 0.5, 0.5,
+                                     spec(1, 9, counts, sums))
         except ValueError as e:
             assert "nearzero" in str(e), e
         else:
@@ -70,8 +75,8 @@ def test_bindings_refuse_reads_outside_the_array():
     rec = np.zeros(6, dtype=[("a", "<f4"), ("b", "u1")])
     for wrong in (rec["a"], np.ones(6, np.float64)):
         try:
-            core.tensor_classify_f32(wrong, [6], 0.5, 1, np.zeros(3, np.int64),
-                                     np.zeros(3, np.float64), 0, 1, None, 1, 1)
+            core.tensor_classify_f32(wrong, [6], 0.5,
+                                     spec(1, 3, np.zeros(3, np.int64), np.zeros(3, np.float64)))
         except ValueError:
             pass
         else:
@@ -83,12 +88,23 @@ def test_bindings_refuse_reads_outside_the_array():
             (np.zeros(9, np.int64), np.zeros(9, np.float64), 1, None),             # 3 slots, not 9
             (np.zeros((6, 3), np.int32), np.zeros((6, 3), np.float32), 0, np.ones(5, bool))]:
         try:
-            core.tensor_classify_f32(x6, [6], 0.5, mode, counts, sums, 3 if mode == 0 else 0, 1,
-                                     mask, 1, 1)
+            core.tensor_classify_f32(x6, [6], 0.5, spec(mode, 3, counts, sums, mask))
         except ValueError:
             pass
         else:
             raise AssertionError("accepted result buffers the kernel would write past")
+    full = (np.zeros((6, 3), np.int32), np.zeros((6, 3), np.float32))
+    for result, problem in [
+            (spec(1, 9, np.zeros(9, np.int64), np.zeros(9, np.float64)), "pairs"),  # another op's
+            (core.ResultSpec(mode=0, pairs=3, counts=full[0], sums=full[1], counts_int64=True,
+                             cell_stride=3, pair_stride=1, mask=None, channels=1,
+                             channel_inner=1), "counts")]:  # says int64, holds int32
+        try:
+            core.tensor_classify_f32(x6, [6], 0.5, result)
+        except ValueError as e:
+            assert problem in str(e), e
+        else:
+            raise AssertionError(f"accepted a result spec with the wrong {problem}")
     print("ok")
     """)
 
@@ -177,8 +193,11 @@ def test_binding_refuses_overflowing_geometry():
     g = [0, 1, 1, 1, 1, 1, 1, 5, 1, 1, 1, 1, 1, 3, 1, 1, 1, 1, 1, 2**61, 0, 0, 2**62]
     x = np.ones(5, np.float32); k = np.ones(3, np.float32)
     try:
-        _backend.core.conv_classify_f32(x, k, g, 0.1, 0.1, 1, np.zeros(9, np.int64),
-                                        np.zeros(9, np.float64), 0, 1, None, 1, 1)
+        spec = _backend.core.ResultSpec(mode=1, pairs=9, counts=np.zeros(9, np.int64),
+                                        sums=np.zeros(9, np.float64), counts_int64=True,
+                                        cell_stride=0, pair_stride=1, mask=None, channels=1,
+                                        channel_inner=1)
+        _backend.core.conv_classify_f32(x, k, g, 0.1, 0.1, spec)
     except ValueError as e:
         assert "overflow" in str(e), e
     else:

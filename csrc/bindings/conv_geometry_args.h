@@ -2,7 +2,7 @@
 // (ops/conv_geometry.py), checked and unpacked. Shared by bindings/cpu_conv.cpp and
 // bindings/cuda_conv.cpp.
 #pragma once
-#include "cpu/conv_cpu.h"
+#include "common/conv_geometry.h"
 
 #include <cstdint>
 #include <stdexcept>

@@ -1,24 +1,27 @@
 // Shared helpers of the CPU binding files (cpu_*.cpp): result-buffer checks and strided views.
 // Each op family adds a `bind_<family>(module)` here and defines it in its own cpu_<family>.cpp.
 #pragma once
-#include "cpu/classify_output.h"
-#include "common/parallel.h"
+#include "bindings/result_spec.h"
+#include "cpu/parallel.h"
+#include "common/result_descriptor.h"
 #include "cpu/elementwise_cpu.h"
 
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <vector>
 
 namespace nearzero {
 
-// The result description of one call, checked against the `cells` cells the kernel emits.
-ClassifyOutput make_output(int mode, int pairs, pybind11::array &counts, pybind11::array &sums,
-                           int64_t cell_stride, int64_t pair_stride, pybind11::object mask,
-                           int64_t channels, int64_t channel_inner, bool double_sums,
-                           int64_t cells);
+// The CPU module's result spec: NumPy buffers and an optional NumPy mask.
+using CpuResultSpec = ResultSpec<pybind11::array, std::optional<pybind11::array>>;
+
+// The result descriptor of one call of an op with `pairs` pairs, checked against the `cells`
+// cells the kernel emits; `double_sums`: the compute dtype is float64.
+ClassifyOutput cpu_output(const CpuResultSpec &spec, int pairs, bool double_sums, int64_t cells);
 
 // The product of `shape`, refused when negative or beyond int64.
 int64_t cell_count(const std::vector<int64_t> &shape);

@@ -1,5 +1,6 @@
-// pybind11 bindings of the CPU kernels as `nearzero._core`. Python (nearzero.ops) validates
-// arguments, allocates results and calls these; the kernels never see Python.
+// pybind11 bindings of the CPU kernels as `nearzero._core`. Python (nearzero.ops and the CPU
+// backend, nearzero/backends/cpu.py) validates arguments, allocates results and calls these;
+// the bindings re-check what memory safety depends on; the kernels never see Python.
 #include "cpu/cpu_kernels.h"
 #include "cpu/elementwise_cpu.h"
 #include "cpu/matmul_cpu.h"
@@ -13,6 +14,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <limits>
+#include <optional>
 #include <stdexcept>
 #include <string>
 
@@ -20,21 +22,17 @@ namespace py = pybind11;
 
 namespace nearzero {
 
-ClassifyOutput make_output(int mode, int pairs, py::array &counts, py::array &sums,
-                           int64_t cell_stride, int64_t pair_stride, py::object mask,
-                           int64_t channels, int64_t channel_inner, bool double_sums,
-                           int64_t cells) {
-  ClassifyOutput out;
-  if (mode < 0 || mode > 2) throw std::invalid_argument("nearzero: unknown reduce mode");
-  out.mode = static_cast<ReduceMode>(mode);
-  out.pairs = pairs;
+ClassifyOutput cpu_output(const CpuResultSpec &spec, int pairs, bool double_sums,
+                          int64_t cells) {
+  ClassifyOutput out = spec.layout(pairs);
+  py::array counts = spec.counts, sums = spec.sums;
   const bool reduced = out.mode != ReduceMode::kNone;
   if (!(counts.flags() & py::array::c_style) || !(sums.flags() & py::array::c_style) ||
       !counts.writeable() || !sums.writeable())
     throw std::invalid_argument("nearzero: result buffers must be writeable and C-contiguous");
-  if (counts.dtype().is(py::dtype::of<int64_t>()))
-    out.counts_int64 = true;
-  else if (!counts.dtype().is(py::dtype::of<int32_t>()) || reduced)
+  const bool counts_int64 = counts.dtype().is(py::dtype::of<int64_t>());
+  if (counts_int64 != spec.counts_int64 ||
+      (!counts_int64 && (reduced || !counts.dtype().is(py::dtype::of<int32_t>()))))
     throw std::invalid_argument("nearzero: counts buffer has the wrong dtype");
   const bool sums_double = sums.dtype().is(py::dtype::of<double>());
   if (reduced ? !sums_double : (sums_double != double_sums ||
@@ -42,23 +40,19 @@ ClassifyOutput make_output(int mode, int pairs, py::array &counts, py::array &su
     throw std::invalid_argument("nearzero: sums buffer has the wrong dtype");
   // Every cell the kernel writes (or reduces into) lies inside the buffers it was given.
   using Wide = __int128;
-  if (cells < 0 || cell_stride < 0 || pair_stride < 0 || channels < 0 || channel_inner < 0 ||
-      (cells > 0 && (channels < 1 || channel_inner < 1)))
+  if (cells < 0 || (cells > 0 && (out.channels < 1 || out.channel_inner < 1)))
     throw std::invalid_argument("nearzero: invalid result layout");
-  const Wide needed = !reduced ? (cells == 0 ? 0 : Wide(cells - 1) * cell_stride +
-                                                       Wide(pairs - 1) * pair_stride + 1)
-                               : Wide(out.mode == ReduceMode::kAll ? 1 : channels) * pairs;
+  const Wide needed =
+      !reduced ? (cells == 0 ? 0 : Wide(cells - 1) * out.cell_stride +
+                                       Wide(pairs - 1) * out.pair_stride + 1)
+               : Wide(out.mode == ReduceMode::kAll ? 1 : out.channels) * pairs;
   if (Wide(counts.size()) < needed || Wide(sums.size()) < needed ||
       (reduced && (Wide(counts.size()) != needed || Wide(sums.size()) != needed)))
     throw std::invalid_argument("nearzero: result buffers do not match the result's size");
   out.counts = counts.mutable_data();
   out.sums = sums.mutable_data();
-  out.cell_stride = cell_stride;
-  out.pair_stride = pair_stride;
-  out.channels = channels;
-  out.channel_inner = channel_inner;
-  if (!mask.is_none()) {
-    auto m = mask.cast<py::array>();
+  if (spec.mask) {
+    const py::array &m = *spec.mask;
     if (!py::isinstance<py::array_t<bool>>(m) || !(m.flags() & py::array::c_style) ||
         int64_t(m.size()) != cells)
       throw std::invalid_argument("nearzero: mask must be a C-contiguous bool array, one per cell");
@@ -66,6 +60,8 @@ ClassifyOutput make_output(int mode, int pairs, py::array &counts, py::array &su
   }
   return out;
 }
+
+int max_threads_for_python() { return max_threads(); }
 
 int64_t cell_count(const std::vector<int64_t> &shape) {
   int64_t cells = 1;
@@ -105,8 +101,6 @@ py::tuple order_statistics(py::array_t<T, py::array::c_style> x, double fraction
   return py::make_tuple(double(low), double(high), r.count, r.nan_count);
 }
 
-// 0.5 * (low + high) in T as the original computes a midpoint percentile (halves first where the
-// sum overflows), with subnormals kept whatever the calling thread's mode.
 // `value` rounded to T (to nearest), subnormals kept whatever the calling thread's mode.
 template <typename T> double round_to(double value) {
   volatile double in = value, result;
@@ -117,6 +111,8 @@ template <typename T> double round_to(double value) {
   return result;
 }
 
+// 0.5 * (low + high) in T as the original computes a midpoint percentile (halves first where the
+// sum overflows), with subnormals kept whatever the calling thread's mode.
 template <typename T> double abs_midpoint(double low, double high) {
   // volatile: every conversion and add happens after the mode is set, not hoisted before it
   volatile double in_low = low, in_high = high, result;
@@ -156,24 +152,19 @@ void check_matmul_reads(const py::array &a, const py::array_t<int64_t, py::array
 }
 
 template <typename T>
-void tensor_classify(py::array x, std::vector<int64_t> shape, double threshold, int mode,
-                     py::array counts, py::array sums, int64_t cell_stride, int64_t pair_stride,
-                     py::object mask, int64_t channels, int64_t channel_inner) {
+void tensor_classify(py::array x, std::vector<int64_t> shape, double threshold,
+                     const CpuResultSpec &result) {
   DenormalsKept denormals;  // thresholds converted to T keep subnormals
-  auto out = make_output(mode, 3, counts, sums, cell_stride, pair_stride, mask, channels,
-                         channel_inner, sizeof(T) == 8, cell_count(shape));
+  auto out = cpu_output(result, 3, sizeof(T) == 8, cell_count(shape));
   auto in = strided_input<T>(x, shape);
   run_released([&] { tensor_classify_cpu<T>(in, shape, T(threshold), out); });
 }
 
 template <typename T>
 void multiply_classify(py::array x, py::array y, std::vector<int64_t> shape, double tx,
-                       double ty, int mode, py::array counts, py::array sums,
-                       int64_t cell_stride, int64_t pair_stride, py::object mask,
-                       int64_t channels, int64_t channel_inner) {
+                       double ty, const CpuResultSpec &result) {
   DenormalsKept denormals;  // thresholds converted to T keep subnormals
-  auto out = make_output(mode, 9, counts, sums, cell_stride, pair_stride, mask, channels,
-                         channel_inner, sizeof(T) == 8, cell_count(shape));
+  auto out = cpu_output(result, 9, sizeof(T) == 8, cell_count(shape));
   auto xin = strided_input<T>(x, shape), yin = strided_input<T>(y, shape);
   run_released([&] { multiply_classify_cpu<T>(xin, yin, shape, T(tx), T(ty), out); });
 }
@@ -182,9 +173,7 @@ template <typename T>
 void matmul_classify(py::array x, py::array y, py::array_t<int64_t, py::array::c_style> x_offsets,
                      py::array_t<int64_t, py::array::c_style> y_offsets,
                      std::vector<int64_t> dims, std::vector<int64_t> strides, double tx,
-                     double ty, int mode, py::array counts, py::array sums,
-                     int64_t cell_stride, int64_t pair_stride, py::object mask,
-                     int64_t channels, int64_t channel_inner) {
+                     double ty, const CpuResultSpec &result) {
   DenormalsKept denormals;  // thresholds converted to T keep subnormals
   if (dims.size() != 4 || strides.size() != 4)
     throw std::invalid_argument("nearzero: matmul needs 4 dims and 4 strides");
@@ -192,8 +181,7 @@ void matmul_classify(py::array x, py::array y, py::array_t<int64_t, py::array::c
     if (d < 0) throw std::invalid_argument("nearzero: matmul dims must not be negative");
   check_matmul_reads<T>(x, x_offsets, dims[0], dims[1], dims[2], strides[0], strides[1], "x");
   check_matmul_reads<T>(y, y_offsets, dims[0], dims[2], dims[3], strides[2], strides[3], "y");
-  auto out = make_output(mode, 9, counts, sums, cell_stride, pair_stride, mask, channels,
-                         channel_inner, sizeof(T) == 8, cell_count({dims[0], dims[1], dims[3]}));
+  auto out = cpu_output(result, 9, sizeof(T) == 8, cell_count({dims[0], dims[1], dims[3]}));
   MatmulProblem<T> p{static_cast<const T *>(x.data()), static_cast<const T *>(y.data()),
                      x_offsets.data(), y_offsets.data(), dims[0], dims[1], dims[2], dims[3],
                      strides[0], strides[1], strides[2], strides[3], T(tx), T(ty)};
@@ -216,6 +204,8 @@ PYBIND11_MODULE(_core, m) {
   m.doc() = "nearzero CPU kernels (private; use the nearzero package)";
   nearzero::register_fork_handler();
   nearzero::interrupt_check() = &nearzero::python_interrupt_pending;
+  // First: the signatures of the bindings below name the class.
+  nearzero::bind_result_spec<py::array, std::optional<py::array>>(m);
   nearzero::bind_typed<float>(m, "f32");
   nearzero::bind_typed<double>(m, "f64");
   nearzero::bind_conv(m);

@@ -1,4 +1,6 @@
-// Bindings of the CUDA convolution classify kernels (forward, kernel gradient, input gradient).
+// Bindings of the CUDA convolution classify kernels, one per op under the CPU module's names:
+// `conv_classify_<t>` (forward), `conv_backprop_filter_classify_<t>` (kernel gradient) and
+// `conv_backprop_input_classify_<t>` (input gradient), each with its `*_scratch_doubles_<t>`.
 #include "bindings/conv_geometry_args.h"
 #include "bindings/cuda_bindings.h"
 #include "cuda/conv_cuda.h"
@@ -7,7 +9,6 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
-#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -16,43 +17,50 @@ namespace py = pybind11;
 namespace nearzero {
 namespace {
 
-ConvClassify op_from(int op) {
-  if (op < 0 || op > 2) throw std::invalid_argument("nearzero: unknown convolution op");
-  return static_cast<ConvClassify>(op);
-}
-
-template <typename T>
-int64_t scratch_doubles(int device, int op, std::vector<int64_t> geometry, bool has_infinity) {
+template <typename Op, typename T>
+int64_t scratch_doubles(int device, std::vector<int64_t> geometry, bool has_infinity) {
   const ConvGeometry g = conv_geometry_from_args(geometry);
   py::gil_scoped_release release;
   CudaDeviceGuard guard(device);
-  return conv_scratch_doubles<T>(op_from(op), g, has_infinity);
+  return conv_scratch_doubles<Op, T>(g, has_infinity);
 }
 
-// op: 0 forward (inputs, kernel), 1 kernel gradient (x, d_out), 2 input gradient (d_out, kernel).
-template <typename T>
-void conv_classify(int device, int op, std::vector<int64_t> geometry, std::uintptr_t first,
-                   std::uintptr_t second, double first_threshold, double second_threshold,
-                   bool has_infinity, std::uintptr_t scratch, int64_t scratch_size,
-                   const OutputSpec &output, std::uintptr_t stream) {
+template <typename Op, typename T>
+void classify(int device, std::vector<int64_t> geometry, std::uintptr_t first,
+              std::uintptr_t second, double first_threshold, double second_threshold,
+              bool has_infinity, std::uintptr_t scratch, int64_t scratch_size,
+              const CudaResultSpec &result, std::uintptr_t stream) {
   const ConvGeometry g = conv_geometry_from_args(geometry);
-  const ConvClassify which = op_from(op);
-  const DeviceOutput out = device_output_from(output);
+  const ClassifyOutput out = cuda_output(result, 9);
   py::gil_scoped_release release;
   CudaDeviceGuard guard(device);
-  conv_classify_cuda<T>(which, g, device_pointer<const T>(first), device_pointer<const T>(second),
-                        T(first_threshold), T(second_threshold), has_infinity, out,
-                        device_pointer<double>(scratch), scratch_size,
-                        reinterpret_cast<void *>(stream));
+  conv_classify_cuda<Op, T>(g, device_pointer<const T>(first), device_pointer<const T>(second),
+                            T(first_threshold), T(second_threshold), has_infinity, out,
+                            device_pointer<double>(scratch), scratch_size,
+                            reinterpret_cast<void *>(stream));
+}
+
+// Binds one op as `name`_<suffix> and its scratch size as `scratch_name`_<suffix>; `first` and
+// `second` name its operands.
+template <typename Op, typename T>
+void bind_op(py::module_ &m, const std::string &name, const std::string &scratch_name,
+             const std::string &suffix, const std::string &first, const std::string &second) {
+  const std::string first_threshold = first + "_threshold";
+  const std::string second_threshold = second + "_threshold";
+  m.def((name + "_" + suffix).c_str(), &classify<Op, T>, py::arg("device"), py::arg("geometry"),
+        py::arg(first.c_str()), py::arg(second.c_str()), py::arg(first_threshold.c_str()),
+        py::arg(second_threshold.c_str()), py::arg("has_infinity"), py::arg("scratch"),
+        py::arg("scratch_doubles"), py::arg("result"), py::arg("stream"));
+  m.def((scratch_name + "_" + suffix).c_str(), &scratch_doubles<Op, T>, py::arg("device"),
+        py::arg("geometry"), py::arg("has_infinity"));
 }
 
 template <typename T> void bind_typed(py::module_ &m, const std::string &suffix) {
-  m.def(("conv_classify_" + suffix).c_str(), &conv_classify<T>, py::arg("device"), py::arg("op"),
-        py::arg("geometry"), py::arg("first"), py::arg("second"), py::arg("first_threshold"),
-        py::arg("second_threshold"), py::arg("has_infinity"), py::arg("scratch"),
-        py::arg("scratch_doubles"), py::arg("output"), py::arg("stream"));
-  m.def(("conv_scratch_doubles_" + suffix).c_str(), &scratch_doubles<T>, py::arg("device"),
-        py::arg("op"), py::arg("geometry"), py::arg("has_infinity"));
+  bind_op<ConvForward, T>(m, "conv_classify", "conv_scratch_doubles", suffix, "x", "kernel");
+  bind_op<ConvFilterGrad, T>(m, "conv_backprop_filter_classify",
+                             "conv_backprop_filter_scratch_doubles", suffix, "x", "d_out");
+  bind_op<ConvInputGrad, T>(m, "conv_backprop_input_classify",
+                            "conv_backprop_input_scratch_doubles", suffix, "d_out", "kernel");
 }
 
 }  // namespace

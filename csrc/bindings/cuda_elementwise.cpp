@@ -35,10 +35,10 @@ ElementwiseGeometry geometry_from(const std::vector<int64_t> &shape,
 
 template <typename T>
 void tensor_classify(int device, std::uintptr_t x, std::vector<int64_t> shape,
-                     std::vector<int64_t> strides, double threshold, const OutputSpec &output,
+                     std::vector<int64_t> strides, double threshold, const CudaResultSpec &result,
                      std::uintptr_t stream) {
   const ElementwiseGeometry g = geometry_from(shape, strides, strides);
-  const DeviceOutput out = device_output_from(output);
+  const ClassifyOutput out = cuda_output(result, 3);
   py::gil_scoped_release release;
   CudaDeviceGuard guard(device);
   tensor_classify_cuda<T>(device_pointer<const T>(x), g, T(threshold), out,
@@ -48,9 +48,9 @@ void tensor_classify(int device, std::uintptr_t x, std::vector<int64_t> shape,
 template <typename T>
 void multiply_classify(int device, std::uintptr_t x, std::uintptr_t y, std::vector<int64_t> shape,
                        std::vector<int64_t> x_strides, std::vector<int64_t> y_strides, double tx,
-                       double ty, const OutputSpec &output, std::uintptr_t stream) {
+                       double ty, const CudaResultSpec &result, std::uintptr_t stream) {
   const ElementwiseGeometry g = geometry_from(shape, x_strides, y_strides);
-  const DeviceOutput out = device_output_from(output);
+  const ClassifyOutput out = cuda_output(result, 9);
   py::gil_scoped_release release;
   CudaDeviceGuard guard(device);
   multiply_classify_cuda<T>(device_pointer<const T>(x), device_pointer<const T>(y), g, T(tx),
@@ -60,10 +60,10 @@ void multiply_classify(int device, std::uintptr_t x, std::uintptr_t y, std::vect
 template <typename T> void bind_typed(py::module_ &m, const std::string &suffix) {
   m.def(("tensor_classify_" + suffix).c_str(), &tensor_classify<T>, py::arg("device"),
         py::arg("x"), py::arg("shape"), py::arg("strides"), py::arg("threshold"),
-        py::arg("output"), py::arg("stream"));
+        py::arg("result"), py::arg("stream"));
   m.def(("multiply_classify_" + suffix).c_str(), &multiply_classify<T>, py::arg("device"),
         py::arg("x"), py::arg("y"), py::arg("shape"), py::arg("x_strides"),
-        py::arg("y_strides"), py::arg("x_threshold"), py::arg("y_threshold"), py::arg("output"),
+        py::arg("y_strides"), py::arg("x_threshold"), py::arg("y_threshold"), py::arg("result"),
         py::arg("stream"));
 }
 

@@ -26,11 +26,11 @@ template <typename T>
 void matmul_classify(int device, std::uintptr_t x, std::uintptr_t y, std::uintptr_t x_offsets,
                      std::uintptr_t y_offsets, std::vector<int64_t> dims,
                      std::vector<int64_t> strides, double tx, double ty, bool has_infinity,
-                     std::uintptr_t scratch, int64_t scratch_doubles, const OutputSpec &output,
+                     std::uintptr_t scratch, int64_t scratch_doubles, const CudaResultSpec &result,
                      std::uintptr_t stream) {
   if (dims.size() != 4 || strides.size() != 4)
     throw std::invalid_argument("nearzero: matmul needs 4 dims and 4 strides");
-  const DeviceOutput out = device_output_from(output);
+  const ClassifyOutput out = cuda_output(result, 9);
   const MatmulProblem<T> p{device_pointer<const T>(x), device_pointer<const T>(y),
                            device_pointer<const int64_t>(x_offsets),
                            device_pointer<const int64_t>(y_offsets), dims[0], dims[1], dims[2],
@@ -46,7 +46,7 @@ template <typename T> void bind_typed(py::module_ &m, const std::string &suffix)
         py::arg("x"), py::arg("y"), py::arg("x_offsets"), py::arg("y_offsets"), py::arg("dims"),
         py::arg("strides"), py::arg("x_threshold"), py::arg("y_threshold"),
         py::arg("has_infinity"), py::arg("scratch"), py::arg("scratch_doubles"),
-        py::arg("output"), py::arg("stream"));
+        py::arg("result"), py::arg("stream"));
   m.def(("matmul_scratch_doubles_" + suffix).c_str(), &scratch_doubles<T>, py::arg("device"),
         py::arg("k"), py::arg("has_infinity"),
         "Doubles of device scratch matmul_classify needs for this k (0: pass scratch=0).");

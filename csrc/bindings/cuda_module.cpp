@@ -7,12 +7,15 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <cstdint>
 #include <string>
 
 namespace py = pybind11;
 
 PYBIND11_MODULE(_cuda, m) {
   m.doc() = "nearzero CUDA kernels (private; use the nearzero package)";
+  // First: the signatures of the bindings below name the class.
+  nearzero::bind_result_spec<std::uintptr_t, std::uintptr_t>(m);
   m.def("device_count", &nearzero::cuda_device_count, "Number of visible CUDA devices.");
   m.def(
       "memory_info",

@@ -2,12 +2,7 @@
 // Included by the CPU kernels (g++) and the CUDA kernels (nvcc); it must stay free of any
 // library header so that CPU-only builds compile and test the very function the GPU runs.
 #pragma once
-
-#if defined(__CUDACC__)
-#define NEARZERO_HOST_DEVICE __host__ __device__ __forceinline__
-#else
-#define NEARZERO_HOST_DEVICE inline
-#endif
+#include "common/host_device.h"
 
 namespace nearzero {
 

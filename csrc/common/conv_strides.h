@@ -1,9 +1,9 @@
 // Element strides of convolution operands in either layout (SPEC §3): activations
 // (N, C, *spatial) or (N, *spatial, C), kernels (Cout, Cin/G, *spatial) or (*spatial, Cin/G, Cout).
 // Host code shared by the CPU kernels (cpu/conv_layout.h) and the CUDA gather set-up
-// (cuda/conv_cuda.cu).
+// (cuda/conv_gather_cuda.cuh).
 #pragma once
-#include "cpu/conv_cpu.h"
+#include "common/conv_geometry.h"
 
 #include <cstdint>
 

@@ -1,7 +1,7 @@
 // filter_classifications on the CPU (see analysis_cpu.h): blocks of cells held term-major, so
 // that each step of the filter is a loop across cells that the compiler vectorises.
 #include "cpu/analysis_cpu.h"
-#include "common/parallel.h"
+#include "cpu/parallel.h"
 
 #include <algorithm>
 #include <limits>
@@ -214,30 +214,19 @@ void filter_classifications_cpu(TermPlanes<Count> counts, TermPlanes<Sum> sums, 
   run.finish();
 }
 
-// The combinations the binding dispatches to.
-template void filter_classifications_cpu<3, int32_t, float, uint32_t>(
-    TermPlanes<int32_t>, TermPlanes<float>, int64_t, double, const uint32_t *,
-    FilteredPlanes<int32_t, float, uint32_t>);
-template void filter_classifications_cpu<3, int32_t, double, uint32_t>(
-    TermPlanes<int32_t>, TermPlanes<double>, int64_t, double, const uint32_t *,
-    FilteredPlanes<int32_t, double, uint32_t>);
-template void filter_classifications_cpu<3, int64_t, float, uint32_t>(
-    TermPlanes<int64_t>, TermPlanes<float>, int64_t, double, const uint32_t *,
-    FilteredPlanes<int64_t, float, uint32_t>);
-template void filter_classifications_cpu<3, int64_t, double, uint32_t>(
-    TermPlanes<int64_t>, TermPlanes<double>, int64_t, double, const uint32_t *,
-    FilteredPlanes<int64_t, double, uint32_t>);
-template void filter_classifications_cpu<9, int32_t, float, uint64_t>(
-    TermPlanes<int32_t>, TermPlanes<float>, int64_t, double, const uint64_t *,
-    FilteredPlanes<int32_t, float, uint64_t>);
-template void filter_classifications_cpu<9, int32_t, double, uint64_t>(
-    TermPlanes<int32_t>, TermPlanes<double>, int64_t, double, const uint64_t *,
-    FilteredPlanes<int32_t, double, uint64_t>);
-template void filter_classifications_cpu<9, int64_t, float, uint64_t>(
-    TermPlanes<int64_t>, TermPlanes<float>, int64_t, double, const uint64_t *,
-    FilteredPlanes<int64_t, float, uint64_t>);
-template void filter_classifications_cpu<9, int64_t, double, uint64_t>(
-    TermPlanes<int64_t>, TermPlanes<double>, int64_t, double, const uint64_t *,
-    FilteredPlanes<int64_t, double, uint64_t>);
+// The combinations the binding dispatches to: 3 or 9 terms (names of 4 or 8 bytes), int32 or
+// int64 counts, float or double sums.
+#define NEARZERO_FILTER(N, Count, Sum, Name)                                                      \
+  template void filter_classifications_cpu<N, Count, Sum, Name>(                                  \
+      TermPlanes<Count>, TermPlanes<Sum>, int64_t, double, const Name *,                          \
+      FilteredPlanes<Count, Sum, Name>);
+#define NEARZERO_FILTER_SUMS(N, Count, Name)                                                      \
+  NEARZERO_FILTER(N, Count, float, Name) NEARZERO_FILTER(N, Count, double, Name)
+NEARZERO_FILTER_SUMS(3, int32_t, uint32_t)
+NEARZERO_FILTER_SUMS(3, int64_t, uint32_t)
+NEARZERO_FILTER_SUMS(9, int32_t, uint64_t)
+NEARZERO_FILTER_SUMS(9, int64_t, uint64_t)
+#undef NEARZERO_FILTER_SUMS
+#undef NEARZERO_FILTER
 
 }  // namespace nearzero

@@ -1,7 +1,7 @@
 // group_classifications on the CPU (see analysis_cpu.h): each cell's pattern key, the keys
 // numbered with a hash table, the cells placed in group order by a counting sort.
 #include "cpu/analysis_cpu.h"
-#include "common/parallel.h"
+#include "cpu/parallel.h"
 
 #include <atomic>
 
@@ -154,19 +154,20 @@ void scatter_cells_cpu(TermPlanes<T> in, int n_terms, const CellGroups &groups, 
     run.finish();
   }
 }
-// The combinations the binding dispatches to.
-template int pattern_keys_cpu<int32_t, 0>(TermPlanes<int32_t>, TermPlanes<uint32_t>, int,
-                                          int64_t, const int8_t *, const uint8_t *, int64_t *);
-template int pattern_keys_cpu<int32_t, 1>(TermPlanes<int32_t>, TermPlanes<uint32_t>, int,
-                                          int64_t, const int8_t *, const uint8_t *, int64_t *);
-template int pattern_keys_cpu<int32_t, 2>(TermPlanes<int32_t>, TermPlanes<uint32_t>, int,
-                                          int64_t, const int8_t *, const uint8_t *, int64_t *);
-template int pattern_keys_cpu<int64_t, 0>(TermPlanes<int64_t>, TermPlanes<uint32_t>, int,
-                                          int64_t, const int8_t *, const uint8_t *, int64_t *);
-template int pattern_keys_cpu<int64_t, 1>(TermPlanes<int64_t>, TermPlanes<uint32_t>, int,
-                                          int64_t, const int8_t *, const uint8_t *, int64_t *);
-template int pattern_keys_cpu<int64_t, 2>(TermPlanes<int64_t>, TermPlanes<uint32_t>, int,
-                                          int64_t, const int8_t *, const uint8_t *, int64_t *);
+
+// The combinations the binding dispatches to: int32 or int64 counts, each with names of 0
+// (term positions), 1 or 2 UCS4 characters.
+#define NEARZERO_PATTERN_KEYS(Count, NameChars)                                                   \
+  template int pattern_keys_cpu<Count, NameChars>(TermPlanes<Count>, TermPlanes<uint32_t>, int,   \
+                                                  int64_t, const int8_t *, const uint8_t *,       \
+                                                  int64_t *);
+#define NEARZERO_PATTERN_KEY_NAMES(Count)                                                         \
+  NEARZERO_PATTERN_KEYS(Count, 0) NEARZERO_PATTERN_KEYS(Count, 1) NEARZERO_PATTERN_KEYS(Count, 2)
+NEARZERO_PATTERN_KEY_NAMES(int32_t)
+NEARZERO_PATTERN_KEY_NAMES(int64_t)
+#undef NEARZERO_PATTERN_KEY_NAMES
+#undef NEARZERO_PATTERN_KEYS
+
 template void scatter_cells_cpu<uint32_t>(TermPlanes<uint32_t>, int, const CellGroups &,
                                           uint32_t *);
 template void scatter_cells_cpu<uint64_t>(TermPlanes<uint64_t>, int, const CellGroups &,

@@ -1,28 +1,16 @@
-// Where a classify kernel puts its per-cell counts and sums: the full result, or a reduction
-// over all cells ("all") or over everything but the channel ("channel"), with an optional mask.
+// The CPU kernels' writer of classify results (the descriptor is common/result_descriptor.h):
+// full results are stored through common/cell_store.h, reductions are summed per thread first.
 // Included by every CPU kernel; every kernel MUST emit cells through CellWriter so that the
 // reduce= and mask= modes behave the same for every op.
 #pragma once
+#include "common/cell_store.h"
+#include "common/result_descriptor.h"
+
 #include <cstddef>
 #include <cstdint>
 #include <vector>
 
 namespace nearzero {
-
-enum class ReduceMode : int { kNone = 0, kAll = 1, kChannel = 2 };
-
-struct ClassifyOutput {
-  ReduceMode mode = ReduceMode::kNone;
-  int pairs = 9;               // 9 for two-input ops, 3 for tensor_classify
-  void *counts = nullptr;      // kNone: int32/int64 per `counts_int64`; reductions: int64
-  void *sums = nullptr;        // kNone: S (the kernel's sum type); reductions: double
-  bool counts_int64 = false;
-  int64_t cell_stride = 0;     // kNone: element strides of the full result
-  int64_t pair_stride = 1;
-  const uint8_t *mask = nullptr;  // one byte per cell (row-major value shape), or null
-  int64_t channels = 1;           // kChannel: channel of a cell = (cell / channel_inner) % channels
-  int64_t channel_inner = 1;
-};
 
 // Per-thread view of a ClassifyOutput. Reductions accumulate in int64/double privately and
 // are added to the shared result once per thread at the end (`merge_into`, serialised by the
@@ -37,29 +25,17 @@ public:
     }
   }
 
-  bool wanted(int64_t cell) const { return out_.mask == nullptr || out_.mask[cell] != 0; }
+  bool wanted(int64_t cell) const { return cell_wanted(out_, cell); }
 
   // Emits one cell. Masked-out cells are written as zeros in the full result and skipped in
   // reductions.
   template <typename C, typename V> void emit(int64_t cell, const C *counts, const V *sums) {
-    const bool keep = wanted(cell);
     if (out_.mode == ReduceMode::kNone) {
-      const int64_t base = cell * out_.cell_stride;
-      S *sum_out = static_cast<S *>(out_.sums);
-      for (int p = 0; p < out_.pairs; ++p) {
-        const int64_t at = base + p * out_.pair_stride;
-        const int64_t c = keep ? int64_t(counts[p]) : 0;
-        if (out_.counts_int64)
-          static_cast<int64_t *>(out_.counts)[at] = c;
-        else
-          static_cast<int32_t *>(out_.counts)[at] = int32_t(c);
-        sum_out[at] = keep ? S(sums[p]) : S(0);
-      }
+      store_cell<S>(out_, cell, counts, sums);
       return;
     }
-    if (!keep) return;
-    const int64_t slot =
-        out_.mode == ReduceMode::kAll ? 0 : ((cell / out_.channel_inner) % out_.channels);
+    if (!wanted(cell)) return;
+    const int64_t slot = cell_slot(out_, cell);
     int64_t *c = counts_.data() + slot * out_.pairs;
     double *s = sums_.data() + slot * out_.pairs;
     for (int p = 0; p < out_.pairs; ++p) {

@@ -5,7 +5,7 @@
 // patches are packed per k block into class-slotted panels (vector loads where positions are
 // contiguous). Included by conv_forward_cpu.cpp and conv_input_grad_cpu.cpp only.
 #pragma once
-#include "common/parallel.h"
+#include "cpu/parallel.h"
 #include "cpu/conv_emit.h"
 #include "cpu/conv_layout.h"
 #include "cpu/conv_panel.h"

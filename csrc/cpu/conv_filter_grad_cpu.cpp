@@ -2,7 +2,7 @@
 // x[shifted by tap, ci] * d_out[co]. Rows are (tap, ci), columns output channels, and k the long
 // batch x output-position axis, walked in blocks shared by every row of a tile; tasks split k
 // when there are too few tiles to busy every thread. First class from x.
-#include "common/parallel.h"
+#include "cpu/parallel.h"
 #include "cpu/conv_cpu.h"
 #include "cpu/conv_emit.h"
 #include "cpu/conv_layout.h"

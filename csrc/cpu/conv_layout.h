@@ -5,7 +5,7 @@
 #pragma once
 #include "common/classify_rule.h"
 #include "common/conv_strides.h"
-#include "common/parallel.h"
+#include "cpu/parallel.h"
 #include "cpu/conv_cpu.h"
 
 #include <algorithm>

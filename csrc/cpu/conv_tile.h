@@ -4,7 +4,7 @@
 // slots) instead of nine; B is packed per k block into class-slotted panels; counts come from
 // packed per-class count codes added in the same pass. Included by the conv_*_cpu.cpp files.
 #pragma once
-#include "common/aligned_vector.h"
+#include "cpu/aligned_vector.h"
 #include "common/classify_rule.h"
 #include "cpu/classify_output.h"
 

@@ -5,8 +5,9 @@
 // CellWriter. Without it the linker would keep one copy of each for all levels (the first it
 // meets), so AVX-512 code could run on a CPU without AVX-512, or the other way round the v4
 // kernels would call v2 helpers. What is left shared (standard-library templates, the small
-// inline helpers of common/) is resolved to the lowest level's copy, as the objects of lower
-// levels come first on the link line; docs/design.md, "CPU dispatch", says why that is safe.
+// inline helpers of common/ and cpu/parallel.h) is resolved to the lowest level's copy, as the
+// objects of lower levels come first on the link line; docs/design.md, "CPU dispatch", says why
+// that is safe.
 #pragma once
 
 #define NEARZERO_LEVEL_PASTE2(a, b) a##_##b

@@ -2,7 +2,7 @@
 // last dimension.
 #include "cpu/elementwise_cpu.h"
 #include "common/classify_rule.h"
-#include "common/parallel.h"
+#include "cpu/parallel.h"
 
 #include <algorithm>
 

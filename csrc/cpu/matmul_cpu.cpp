@@ -5,7 +5,7 @@
 // of nine. y is packed in L1-sized panels of kBlockK x B values split into per-class slots;
 // counts come from class bit masks over k and popcount.
 #include "cpu/matmul_cpu.h"
-#include "common/parallel.h"
+#include "cpu/parallel.h"
 #include "cpu/matmul_pack_cpu.h"
 
 #include <algorithm>

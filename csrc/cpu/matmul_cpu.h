@@ -1,25 +1,12 @@
 // Fused (batched) matmul classify kernel, CPU. Defined in matmul_cpu.cpp, bound in
 // bindings/cpu_module.cpp; tensordot reaches it through a reshape in Python.
 #pragma once
+#include "common/matmul_problem.h"
 #include "cpu/classify_output.h"
 
 #include <cstdint>
 
 namespace nearzero {
-
-// One (n, k) @ (k, m) problem per batch entry. Element offsets of each batch's x and y come
-// from `x_offsets`/`y_offsets` (so broadcast batches share data); strides are in elements,
-// so transposed or sliced inputs need no copy. Cells are numbered (batch * n + i) * m + j.
-template <typename T> struct MatmulProblem {
-  const T *x;
-  const T *y;
-  const int64_t *x_offsets;
-  const int64_t *y_offsets;
-  int64_t batches, n, k, m;
-  int64_t x_row_stride, x_col_stride;  // x[i, kk] = x[i * row + kk * col]
-  int64_t y_row_stride, y_col_stride;  // y[kk, j] = y[kk * row + j * col]
-  T x_threshold, y_threshold;
-};
 
 template <typename T> void matmul_classify_cpu(const MatmulProblem<T> &p, const ClassifyOutput &out);
 

@@ -1,7 +1,7 @@
 // Packing for the fused matmul kernel: rows of x grouped by (k block, class), panels of y split
 // into per-class slots, and class bit masks over k for counts. Included by matmul_cpu.cpp only.
 #pragma once
-#include "common/aligned_vector.h"
+#include "cpu/aligned_vector.h"
 #include "common/classify_rule.h"
 #include "cpu/matmul_cpu.h"
 

@@ -4,7 +4,7 @@
 // at most kChunk values, then float64, as the history needs about six digits; values of 16-bit
 // types are widened to float32 as they are read.
 #include "cpu/tensor_statistics_cpu.h"
-#include "common/parallel.h"
+#include "cpu/parallel.h"
 
 #include <algorithm>
 #include <cmath>

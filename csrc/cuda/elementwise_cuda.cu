@@ -45,7 +45,7 @@ __device__ __forceinline__ int classify_cell(const T *x, const T *y, int64_t x_o
 template <typename T, int kPairs>
 __global__ void __launch_bounds__(kThreads)
     elementwise_full_kernel(const T *x, const T *y, ElementwiseGeometry g, int64_t cells, T tx,
-                            T ty, DeviceOutput out) {
+                            T ty, ClassifyOutput out) {
   for (int64_t cell = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; cell < cells;
        cell += int64_t(gridDim.x) * blockDim.x) {
     int64_t xo, yo;
@@ -59,7 +59,7 @@ __global__ void __launch_bounds__(kThreads)
       counts[p] = pair == p;
       sums[p] = pair == p ? value : T(0);
     }
-    device_output::store_cell<T>(out, cell, counts, sums);
+    store_cell<T>(out, cell, counts, sums);
   }
 }
 
@@ -68,7 +68,7 @@ template <typename T, int kPairs>
 __global__ void __launch_bounds__(kThreads)
     elementwise_reduce_kernel(const T *x, const T *y, ElementwiseGeometry g, int64_t outer,
                               int64_t channels, int64_t inner, int64_t slots, T tx, T ty,
-                              DeviceOutput out) {
+                              ClassifyOutput out) {
   const int64_t per_slot = outer * inner;
   for (int64_t slot = blockIdx.y; slot < slots; slot += gridDim.y) {
     int64_t counts[kPairs];
@@ -81,7 +81,7 @@ __global__ void __launch_bounds__(kThreads)
     for (int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; t < per_slot;
          t += int64_t(gridDim.x) * blockDim.x) {
       const int64_t cell = ((t / inner) * channels + slot) * inner + t % inner;
-      if (!device_output::cell_wanted(out, cell)) continue;
+      if (!cell_wanted(out, cell)) continue;
       int64_t xo, yo;
       cell_offsets(g, cell, xo, yo);
       T value;
@@ -98,7 +98,7 @@ __global__ void __launch_bounds__(kThreads)
 
 template <typename T, int kPairs>
 void launch_elementwise(const T *x, const T *y, const ElementwiseGeometry &g, T tx, T ty,
-                        const DeviceOutput &out, void *stream) {
+                        const ClassifyOutput &out, void *stream) {
   int64_t cells = 1;
   for (int d = 0; d < g.rank; ++d) cells *= g.shape[d];
   if (cells == 0) return;
@@ -129,25 +129,25 @@ void launch_elementwise(const T *x, const T *y, const ElementwiseGeometry &g, T 
 
 template <typename T>
 void tensor_classify_cuda(const T *x, const ElementwiseGeometry &geometry, T threshold,
-                          const DeviceOutput &out, void *stream) {
+                          const ClassifyOutput &out, void *stream) {
   launch_elementwise<T, 3>(x, x, geometry, threshold, threshold, out, stream);
 }
 
 template <typename T>
 void multiply_classify_cuda(const T *x, const T *y, const ElementwiseGeometry &geometry,
-                            T x_threshold, T y_threshold, const DeviceOutput &out, void *stream) {
+                            T x_threshold, T y_threshold, const ClassifyOutput &out, void *stream) {
   launch_elementwise<T, 9>(x, y, geometry, x_threshold, y_threshold, out, stream);
 }
 
 template void tensor_classify_cuda<float>(const float *, const ElementwiseGeometry &, float,
-                                          const DeviceOutput &, void *);
+                                          const ClassifyOutput &, void *);
 template void tensor_classify_cuda<double>(const double *, const ElementwiseGeometry &, double,
-                                           const DeviceOutput &, void *);
+                                           const ClassifyOutput &, void *);
 template void multiply_classify_cuda<float>(const float *, const float *,
                                             const ElementwiseGeometry &, float, float,
-                                            const DeviceOutput &, void *);
+                                            const ClassifyOutput &, void *);
 template void multiply_classify_cuda<double>(const double *, const double *,
                                              const ElementwiseGeometry &, double, double,
-                                             const DeviceOutput &, void *);
+                                             const ClassifyOutput &, void *);
 
 }  // namespace nearzero

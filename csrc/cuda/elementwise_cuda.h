@@ -2,7 +2,7 @@
 // broadcasting) on device pointers and the caller's stream. Defined in elementwise_cuda.cu,
 // bound in bindings/cuda_elementwise.cpp.
 #pragma once
-#include "cuda/classify_output_cuda.h"
+#include "common/result_descriptor.h"
 
 #include <cstdint>
 
@@ -21,11 +21,11 @@ struct ElementwiseGeometry {
 // 3 pairs (P, Z, N) per cell.
 template <typename T>
 void tensor_classify_cuda(const T *x, const ElementwiseGeometry &geometry, T threshold,
-                          const DeviceOutput &out, void *stream);
+                          const ClassifyOutput &out, void *stream);
 
 // 9 pairs per cell.
 template <typename T>
 void multiply_classify_cuda(const T *x, const T *y, const ElementwiseGeometry &geometry,
-                            T x_threshold, T y_threshold, const DeviceOutput &out, void *stream);
+                            T x_threshold, T y_threshold, const ClassifyOutput &out, void *stream);
 
 }  // namespace nearzero

@@ -1,7 +1,7 @@
 // The exact per-cell classify kernel for inputs the tiled kernel cannot take: +-inf (its masked
 // planes would turn 0 * inf into NaN in other classes) or k >= 2^31 (its int32 counters).
 // One thread per cell walks k through the same gather policy as the tiled kernel and sums
-// pair by pair in double. Slow; included by matmul_cuda.cu and conv_cuda.cu only.
+// pair by pair in double. Slow; included through gather_classify_cuda.cuh only.
 #pragma once
 #include "common/classify_rule.h"
 #include "cuda/classify_output_cuda.cuh"
@@ -17,7 +17,7 @@ namespace exact {
 constexpr int kThreads = 128;
 
 template <typename T, typename Gather>
-__global__ void __launch_bounds__(kThreads) exact_classify_kernel(Gather g, DeviceOutput out) {
+__global__ void __launch_bounds__(kThreads) exact_classify_kernel(Gather g, ClassifyOutput out) {
   const int64_t cells = g.batches * g.n * g.m;
   for (int64_t index = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; index < cells;
        index += int64_t(gridDim.x) * blockDim.x) {
@@ -25,7 +25,7 @@ __global__ void __launch_bounds__(kThreads) exact_classify_kernel(Gather g, Devi
     const tiled::Row row = g.row(batch, i);
     const tiled::Column column = g.column(batch, j);
     const int64_t cell = row.cell + column.cell;
-    if (out.mode != ReduceMode::kNone && !device_output::cell_wanted(out, cell)) continue;
+    if (out.mode != ReduceMode::kNone && !cell_wanted(out, cell)) continue;
     int64_t counts[9] = {0, 0, 0, 0, 0, 0, 0, 0, 0};
     double sums[9] = {0, 0, 0, 0, 0, 0, 0, 0, 0};
     for (int64_t kk = 0; kk < g.k; ++kk) {
@@ -42,14 +42,14 @@ __global__ void __launch_bounds__(kThreads) exact_classify_kernel(Gather g, Devi
       }
     }
     if (out.mode == ReduceMode::kNone)
-      device_output::store_cell<T>(out, cell, counts, sums);
+      store_cell<T>(out, cell, counts, sums);
     else
       device_output::add_cell_atomic(out, cell, counts, sums);
   }
 }
 
 template <typename T, typename Gather>
-void launch(const Gather &g, const DeviceOutput &out, void *stream) {
+void launch(const Gather &g, const ClassifyOutput &out, void *stream) {
   const int64_t cells = g.batches * g.n * g.m;
   if (cells == 0) return;
   const int64_t blocks = std::min<int64_t>((cells + kThreads - 1) / kThreads,

@@ -2,6 +2,9 @@
 // counts): |x| as an ordered integer key, and a warp-uniform element walk with 16-byte loads.
 // Included by threshold_cuda.cu and nonfinite_cuda.cu only.
 #pragma once
+#include "common/radix_select.h"
+#include "cuda/warp_cuda.cuh"
+
 #include <cstdint>
 
 namespace nearzero {
@@ -9,31 +12,14 @@ namespace flat_scan {
 
 constexpr int kThreads = 256;
 
-// Non-negative IEEE floats order like their bit patterns, so |x| is compared as bits(x) & ~sign.
-template <typename T> struct KeyTraits;
-template <> struct KeyTraits<float> {
-  using Key = unsigned int;
-  static constexpr int kValueBits = 31;
-  static constexpr Key kInfinity = 0x7F800000u;
-  using Vector = float4;
-};
-template <> struct KeyTraits<double> {
-  using Key = unsigned long long;
-  static constexpr int kValueBits = 63;
-  static constexpr Key kInfinity = 0x7FF0000000000000ull;
-  using Vector = double2;
-};
+// |x| as an ordered integer key: the radix select's keys (common/radix_select.h).
+using radix::abs_key;
+using radix::KeyTraits;
 
-__device__ __forceinline__ unsigned int abs_key(float v) {
-  return __float_as_uint(v) & 0x7FFFFFFFu;
-}
-__device__ __forceinline__ unsigned long long abs_key(double v) {
-  return static_cast<unsigned long long>(__double_as_longlong(v)) & 0x7FFFFFFFFFFFFFFFull;
-}
-__device__ __forceinline__ float key_value(unsigned int k, float) { return __uint_as_float(k); }
-__device__ __forceinline__ double key_value(unsigned long long k, double) {
-  return __longlong_as_double(static_cast<long long>(k));
-}
+// 16 bytes of values, read with one load.
+template <typename T> struct VectorOf;
+template <> struct VectorOf<float> { using Type = float4; };
+template <> struct VectorOf<double> { using Type = double2; };
 
 __device__ __forceinline__ void unpack(const float4 &v, float (&out)[4]) {
   out[0] = v.x;
@@ -52,7 +38,7 @@ __device__ __forceinline__ void unpack(const double2 &v, double (&out)[2]) {
 template <typename T, typename Visit>
 __device__ __forceinline__ void visit_elements(const T *src, int64_t n, bool aligned, Visit visit) {
   constexpr int kPerVector = 16 / int(sizeof(T));
-  using Vector = typename KeyTraits<T>::Vector;
+  using Vector = typename VectorOf<T>::Type;
   const int64_t thread = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
   const int64_t lane = threadIdx.x & 31;
   const int64_t stride = int64_t(gridDim.x) * blockDim.x;
@@ -80,11 +66,6 @@ __device__ __forceinline__ void visit_elements(const T *src, int64_t n, bool ali
     const bool valid = i < n;
     visit(valid ? src[i] : T(0), valid);
   }
-}
-
-template <typename V> __device__ __forceinline__ V warp_sum(V v) {
-  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
-  return v;
 }
 
 // Blocks for a scan of n elements: enough to fill the device, never more than the work.

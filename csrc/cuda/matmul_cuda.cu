@@ -1,29 +1,23 @@
 // Matmul classify on CUDA: the gather policy of a batched (n, k) @ (k, m) product with
 // per-batch offsets and arbitrary element strides, run by the tiled kernel, or by the exact
 // kernel for inputs holding +-inf or k >= 2^31.
-#include "cuda/exact_classify_cuda.cuh"
+#include "cuda/gather_classify_cuda.cuh"
 #include "cuda/matmul_cuda.h"
-#include "cuda/tiled_classify_cuda.cuh"
 
-#include <climits>
 #include <stdexcept>
 
 namespace nearzero {
 namespace {
 
-template <typename T> struct MatmulGather {
-  const T *x, *y;
+template <typename T> struct MatmulGather : tiled::Operands<T> {
   const int64_t *x_offsets, *y_offsets;
-  int64_t batches, n, k, m;
   int64_t x_row_stride, x_col_stride, y_row_stride, y_col_stride;
-  T x_threshold, y_threshold;
   int64_t channels;  // reduce="channel": the last value axis, which is j, or i when m == 1
-  bool by_column, x_along_k, y_along_k;
 
   __device__ tiled::Row row(int64_t batch, int64_t i) const {
     tiled::Row r{};
     r.x = x_offsets[batch] + i * x_row_stride;
-    r.cell = (batch * n + i) * m;
+    r.cell = (batch * this->n + i) * this->m;
     r.channel = i % channels;
     return r;
   }
@@ -40,33 +34,29 @@ template <typename T> struct MatmulGather {
     d.y = kk * y_row_stride;
     return d;
   }
-  __device__ T x_value(const tiled::Row &r, const tiled::Depth &d) const { return x[r.x + d.x]; }
-  __device__ T y_value(const tiled::Depth &d, const tiled::Column &c) const {
-    return y[d.y + c.y];
+  __device__ T x_value(const tiled::Row &r, const tiled::Depth &d) const {
+    return this->x[r.x + d.x];
   }
 };
 
 template <typename T>
-MatmulGather<T> matmul_gather(const MatmulProblem<T> &p, const DeviceOutput &out) {
-  MatmulGather<T> g{p.x, p.y, p.x_offsets, p.y_offsets, p.batches, p.n, p.k, p.m,
-                    p.x_row_stride, p.x_col_stride, p.y_row_stride, p.y_col_stride,
-                    p.x_threshold, p.y_threshold, 1, p.m > 1,
-                    // lanes along k when that is x's contiguous axis, along j when it is y's
-                    p.x_col_stride == 1, p.y_row_stride == 1 && p.y_col_stride != 1};
-  if (out.mode == ReduceMode::kChannel) g.channels = out.channels;
-  return g;
+MatmulGather<T> matmul_gather(const MatmulProblem<T> &p, const ClassifyOutput &out) {
+  const tiled::Operands<T> operands{
+      p.x, p.y, p.x_threshold, p.y_threshold, p.batches, p.n, p.k, p.m, p.m > 1,
+      // lanes along k when that is x's contiguous axis, along j when it is y's
+      p.x_col_stride == 1, p.y_row_stride == 1 && p.y_col_stride != 1};
+  return {operands, p.x_offsets, p.y_offsets, p.x_row_stride, p.x_col_stride, p.y_row_stride,
+          p.y_col_stride, out.mode == ReduceMode::kChannel ? out.channels : 1};
 }
-
-bool uses_tiled_kernel(int64_t k, bool has_infinity) { return !has_infinity && k <= INT_MAX; }
 
 }  // namespace
 
 template <typename T> int64_t matmul_scratch_doubles(int64_t k, bool has_infinity) {
-  return uses_tiled_kernel(k, has_infinity) ? tiled::scratch_doubles<T, MatmulGather<T>>(k) : 0;
+  return gather::scratch_doubles<T, MatmulGather<T>>(k, has_infinity);
 }
 
 template <typename T>
-void matmul_classify_cuda(const MatmulProblem<T> &p, const DeviceOutput &out, bool has_infinity,
+void matmul_classify_cuda(const MatmulProblem<T> &p, const ClassifyOutput &out, bool has_infinity,
                           double *scratch, int64_t scratch_doubles, void *stream) {
   if (p.batches == 0 || p.n == 0 || p.m == 0) return;
   if (out.mode == ReduceMode::kChannel) {
@@ -75,18 +65,14 @@ void matmul_classify_cuda(const MatmulProblem<T> &p, const DeviceOutput &out, bo
       throw std::invalid_argument(
           "nearzero: matmul reduce='channel' reduces over the last value axis only");
   }
-  const MatmulGather<T> g = matmul_gather(p, out);
-  if (uses_tiled_kernel(p.k, has_infinity))
-    tiled::launch<T>(g, out, scratch, scratch_doubles, stream);
-  else
-    exact::launch<T>(g, out, stream);
+  gather::classify<T>(matmul_gather(p, out), out, has_infinity, scratch, scratch_doubles, stream);
 }
 
 template int64_t matmul_scratch_doubles<float>(int64_t, bool);
 template int64_t matmul_scratch_doubles<double>(int64_t, bool);
-template void matmul_classify_cuda<float>(const MatmulProblem<float> &, const DeviceOutput &, bool,
-                                          double *, int64_t, void *);
-template void matmul_classify_cuda<double>(const MatmulProblem<double> &, const DeviceOutput &,
+template void matmul_classify_cuda<float>(const MatmulProblem<float> &, const ClassifyOutput &,
+                                          bool, double *, int64_t, void *);
+template void matmul_classify_cuda<double>(const MatmulProblem<double> &, const ClassifyOutput &,
                                            bool, double *, int64_t, void *);
 
 }  // namespace nearzero

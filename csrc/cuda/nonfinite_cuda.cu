@@ -24,12 +24,11 @@ using namespace flat_scan;
 template <typename T>
 __global__ void __launch_bounds__(kThreads)
     count_nonfinite_kernel(const T *x, int64_t n, bool aligned, unsigned long long *counts) {
-  using Traits = KeyTraits<T>;
   unsigned long long nans = 0, infinities = 0;
   visit_elements(x, n, aligned, [&](T v, bool valid) {
     const auto key = abs_key(v);
-    nans += valid && key > Traits::kInfinity;
-    infinities += valid && key == Traits::kInfinity;
+    nans += valid && radix::is_nan_key(key);
+    infinities += valid && key == KeyTraits<T>::kInfinity;
   });
   nans = warp_sum(nans);
   infinities = warp_sum(infinities);

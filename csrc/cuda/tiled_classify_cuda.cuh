@@ -12,7 +12,7 @@
 // §4's 1e-5 bound however long k is: registers (128 products), float totals in shared memory
 // (16 register flushes, 2048 products), then double totals in a per-block global scratch.
 // The grid is persistent (one wave of blocks looping over tiles) so that scratch stays small.
-// Included by matmul_cuda.cu and conv_cuda.cu only.
+// Included through gather_classify_cuda.cuh only.
 #pragma once
 #include "cuda/classify_output_cuda.cuh"
 #include "cuda/cuda_check.h"
@@ -47,7 +47,7 @@ __device__ __forceinline__ void fill_depth_table(Storage<T> &s, const Gather &g,
 
 template <typename T, typename Gather>
 __global__ void __launch_bounds__(kThreads, kMinBlocks<T>)
-    tiled_classify_kernel(Gather g, DeviceOutput out, double *scratch) {
+    tiled_classify_kernel(Gather g, ClassifyOutput out, double *scratch) {
   extern __shared__ __align__(16) unsigned char shared_raw[];
   Storage<T> &s = *reinterpret_cast<Storage<T> *>(shared_raw);
   SlotTable &slots = *reinterpret_cast<SlotTable *>(&s.x_planes[0][0][0]);
@@ -125,7 +125,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<T>)
       const int r = row0 + cell / 2, t = col0 + cell % 2;
       if (r >= rows_valid || t >= columns_valid) continue;
       const int64_t flat = s.rows[r].cell + s.columns[t].cell;
-      const bool keep = device_output::cell_wanted(out, flat);
+      const bool keep = cell_wanted(out, flat);
       const int slot = out.mode == ReduceMode::kAll ? 0 : (g.by_column ? t : r);
 #pragma unroll
       for (int q = 0; q < 9; ++q) {
@@ -134,12 +134,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<T>)
         if constexpr (kFloatSums<T>) sum += double(mid[at]) + (top_used ? top[at] : 0.0);
         const int32_t count = count_totals[at];
         if (!reduced) {
-          const int64_t where = flat * out.cell_stride + q * out.pair_stride;
-          if (out.counts_int64)
-            static_cast<int64_t *>(out.counts)[where] = keep ? count : 0;
-          else
-            static_cast<int32_t *>(out.counts)[where] = keep ? count : 0;
-          static_cast<T *>(out.sums)[where] = keep ? T(sum) : T(0);
+          store_pair(out, flat, q, count, T(sum), keep);
         } else if (keep) {
           atomicAdd(&slots.counts[slot][q], static_cast<unsigned long long>(count));
           atomicAdd(&slots.sums[slot][q], sum);
@@ -186,7 +181,7 @@ template <typename T, typename Gather> int64_t scratch_doubles(int64_t k) {
 }
 
 template <typename T, typename Gather>
-void launch(const Gather &g, const DeviceOutput &out, double *scratch, int64_t scratch_size,
+void launch(const Gather &g, const ClassifyOutput &out, double *scratch, int64_t scratch_size,
             void *stream) {
   if (g.batches == 0 || g.n == 0 || g.m == 0) return;
   const int64_t tiles =

@@ -34,6 +34,19 @@ struct Depth {
   int32_t spatial[3];
 };
 
+// What a gather policy holds besides its addressing (row, column, depth and x_value): the
+// operands and their thresholds, the GEMM shape (`batches` products of n x k by k x m), whether
+// a reduction's slot is the column's channel (else the row's), and for each operand whether
+// its contiguous axis runs along k, so that a slice's loads coalesce.
+template <typename T> struct Operands {
+  const T *x, *y;
+  T x_threshold, y_threshold;
+  int64_t batches, n, k, m;
+  bool by_column, x_along_k, y_along_k;
+
+  __device__ T y_value(const Depth &d, const Column &c) const { return y[d.y + c.y]; }
+};
+
 template <typename T> struct Storage {
   T x_planes[3][kTile][kTile + kPad];  // [class][kk][row]
   T y_planes[3][kTile][kTile + kPad];  // [class][kk][column]

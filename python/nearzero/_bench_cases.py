@@ -12,6 +12,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from . import reference
+from ._rule import near_zero, percentile_positions
 
 __all__ = ["Case", "cases", "unfused_torch"]
 
@@ -78,7 +79,7 @@ def _agree_pairs(abs_scale):
 
 def _torch_masked_parts(a, t):
     torch = _torch()
-    z = (a == 0) | (a.abs() < t)
+    z = near_zero(a, t)
     masks = [(a > 0) & ~z, z, (a < 0) & ~z]
     return [(m.to(a.dtype), torch.where(m, a, torch.zeros((), dtype=a.dtype, device=a.device)))
             for m in masks]
@@ -101,8 +102,8 @@ def _torch_threshold(x, confidence):
     a = torch.sort(x.abs().flatten()).values
     n = a.numel()
     frac = float(np.float64(np.float32(100 * (1 - confidence))) / 100)
-    idx = (n - 1) * frac
-    lo, hi = a[int(np.clip(np.floor(idx), 0, n - 1))], a[int(np.clip(np.ceil(idx), 0, n - 1))]
+    low, high, _ = percentile_positions(n, frac)
+    lo, hi = a[low], a[high]
     return float((0.5 * (lo + hi)).item())
 
 

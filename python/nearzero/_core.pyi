@@ -1,6 +1,7 @@
 # Type stub of the private CPU extension `nearzero._core` (csrc/bindings/cpu_*.cpp).
-# Python callers go through nearzero.ops; result buffers are allocated by ops/_common.py.
-# The bindings name no arguments, so every parameter is positional-only (the `/`).
+# Python callers go through nearzero.ops and the CPU backend (nearzero/backends/cpu.py); result
+# buffers are allocated by backends/cpu_results.py. The kernel bindings name no arguments, so
+# their parameters are positional-only (the `/`).
 # tests/test_stubs.py checks these signatures against the compiled module.
 from typing import Optional, Sequence
 
@@ -26,71 +27,54 @@ def abs_midpoint_f64(low: float, high: float, /) -> float: ...
 def round_to_f32(value: float, /) -> float: ...
 def round_to_f64(value: float, /) -> float: ...
 
-# Every classify entry point ends in the result description: `mode` (0 full result, 1 reduce="all",
-# 2 reduce="channel"), the `counts` and `sums` buffers, the element strides of a cell and of a
-# class pair in them, an optional bool `mask` of one byte per cell, and the channel layout.
-def tensor_classify_f32(x: np.ndarray, shape: Sequence[int], threshold: float, mode: int,
-                        counts: np.ndarray, sums: np.ndarray, cell_stride: int, pair_stride: int,
-                        mask: Optional[np.ndarray], channels: int, channel_inner: int,
-                        /) -> None: ...
-def tensor_classify_f64(x: np.ndarray, shape: Sequence[int], threshold: float, mode: int,
-                        counts: np.ndarray, sums: np.ndarray, cell_stride: int, pair_stride: int,
-                        mask: Optional[np.ndarray], channels: int, channel_inner: int,
-                        /) -> None: ...
+# Every classify entry point ends in `result`, which says where the counts and sums go
+# (csrc/bindings/result_spec.h; built by nearzero/backends/cpu_results.py): `mode` 0 full
+# result, 1 reduce="all", 2 reduce="channel"; `pairs` 9, or 3 for tensor_classify; the `counts`
+# (int32, or int64 as `counts_int64` says) and `sums` buffers; the element strides of a cell
+# and of a class pair in them; an optional bool `mask` of one byte per cell; the channel layout.
+class ResultSpec:
+    def __init__(self, mode: int, pairs: int, counts: np.ndarray, sums: np.ndarray,
+                 counts_int64: bool, cell_stride: int, pair_stride: int,
+                 mask: Optional[np.ndarray], channels: int, channel_inner: int) -> None: ...
+
+def tensor_classify_f32(x: np.ndarray, shape: Sequence[int], threshold: float,
+                        result: ResultSpec, /) -> None: ...
+def tensor_classify_f64(x: np.ndarray, shape: Sequence[int], threshold: float,
+                        result: ResultSpec, /) -> None: ...
 def multiply_classify_f32(x: np.ndarray, y: np.ndarray, shape: Sequence[int], x_threshold: float,
-                          y_threshold: float, mode: int, counts: np.ndarray, sums: np.ndarray,
-                          cell_stride: int, pair_stride: int, mask: Optional[np.ndarray],
-                          channels: int, channel_inner: int, /) -> None: ...
+                          y_threshold: float, result: ResultSpec, /) -> None: ...
 def multiply_classify_f64(x: np.ndarray, y: np.ndarray, shape: Sequence[int], x_threshold: float,
-                          y_threshold: float, mode: int, counts: np.ndarray, sums: np.ndarray,
-                          cell_stride: int, pair_stride: int, mask: Optional[np.ndarray],
-                          channels: int, channel_inner: int, /) -> None: ...
+                          y_threshold: float, result: ResultSpec, /) -> None: ...
 
 # dims: (batches, n, k, m); strides: (x row, x col, y row, y col) in elements; the offsets are
 # int64 arrays of one element offset per batch entry.
 def matmul_classify_f32(x: np.ndarray, y: np.ndarray, x_offsets: np.ndarray, y_offsets: np.ndarray,
                         dims: Sequence[int], strides: Sequence[int], x_threshold: float,
-                        y_threshold: float, mode: int, counts: np.ndarray, sums: np.ndarray,
-                        cell_stride: int, pair_stride: int, mask: Optional[np.ndarray],
-                        channels: int, channel_inner: int, /) -> None: ...
+                        y_threshold: float, result: ResultSpec, /) -> None: ...
 def matmul_classify_f64(x: np.ndarray, y: np.ndarray, x_offsets: np.ndarray, y_offsets: np.ndarray,
                         dims: Sequence[int], strides: Sequence[int], x_threshold: float,
-                        y_threshold: float, mode: int, counts: np.ndarray, sums: np.ndarray,
-                        cell_stride: int, pair_stride: int, mask: Optional[np.ndarray],
-                        channels: int, channel_inner: int, /) -> None: ...
+                        y_threshold: float, result: ResultSpec, /) -> None: ...
 
 # Convolutions (csrc/bindings/cpu_conv.cpp): operands C-contiguous in the kernels' layout;
 # `geometry` is ConvGeometry.kernel_args() (ops/conv_geometry.py).
 def conv_classify_f32(x: np.ndarray, kernel: np.ndarray, geometry: Sequence[int],
-                      x_threshold: float, kernel_threshold: float, mode: int, counts: np.ndarray,
-                      sums: np.ndarray, cell_stride: int, pair_stride: int,
-                      mask: Optional[np.ndarray], channels: int, channel_inner: int, /) -> None: ...
+                      x_threshold: float, kernel_threshold: float, result: ResultSpec,
+                      /) -> None: ...
 def conv_classify_f64(x: np.ndarray, kernel: np.ndarray, geometry: Sequence[int],
-                      x_threshold: float, kernel_threshold: float, mode: int, counts: np.ndarray,
-                      sums: np.ndarray, cell_stride: int, pair_stride: int,
-                      mask: Optional[np.ndarray], channels: int, channel_inner: int, /) -> None: ...
+                      x_threshold: float, kernel_threshold: float, result: ResultSpec,
+                      /) -> None: ...
 def conv_backprop_filter_classify_f32(x: np.ndarray, d_out: np.ndarray, geometry: Sequence[int],
-                                      x_threshold: float, d_out_threshold: float, mode: int,
-                                      counts: np.ndarray, sums: np.ndarray, cell_stride: int,
-                                      pair_stride: int, mask: Optional[np.ndarray],
-                                      channels: int, channel_inner: int, /) -> None: ...
+                                      x_threshold: float, d_out_threshold: float,
+                                      result: ResultSpec, /) -> None: ...
 def conv_backprop_filter_classify_f64(x: np.ndarray, d_out: np.ndarray, geometry: Sequence[int],
-                                      x_threshold: float, d_out_threshold: float, mode: int,
-                                      counts: np.ndarray, sums: np.ndarray, cell_stride: int,
-                                      pair_stride: int, mask: Optional[np.ndarray],
-                                      channels: int, channel_inner: int, /) -> None: ...
+                                      x_threshold: float, d_out_threshold: float,
+                                      result: ResultSpec, /) -> None: ...
 def conv_backprop_input_classify_f32(d_out: np.ndarray, kernel: np.ndarray,
                                      geometry: Sequence[int], d_out_threshold: float,
-                                     kernel_threshold: float, mode: int, counts: np.ndarray,
-                                     sums: np.ndarray, cell_stride: int, pair_stride: int,
-                                     mask: Optional[np.ndarray], channels: int,
-                                     channel_inner: int, /) -> None: ...
+                                     kernel_threshold: float, result: ResultSpec, /) -> None: ...
 def conv_backprop_input_classify_f64(d_out: np.ndarray, kernel: np.ndarray,
                                      geometry: Sequence[int], d_out_threshold: float,
-                                     kernel_threshold: float, mode: int, counts: np.ndarray,
-                                     sums: np.ndarray, cell_stride: int, pair_stride: int,
-                                     mask: Optional[np.ndarray], channels: int,
-                                     channel_inner: int, /) -> None: ...
+                                     kernel_threshold: float, result: ResultSpec, /) -> None: ...
 
 # Analysis helpers (csrc/bindings/cpu_analysis.cpp), called by nearzero.analysis: class planes
 # of shape (terms, cells). filter_classifications returns the kept (counts, sums, names);

@@ -5,10 +5,13 @@
 # module built from the same binding sources.
 from typing import Sequence
 
-# The result description: (mode, pairs, counts address, sums address, counts_int64, cell_stride,
-# pair_stride, mask address, channels, channel_inner); mode 0 full result, 1 reduce="all",
-# 2 reduce="channel"; pairs 9, or 3 for tensor_classify.
-OutputSpec = tuple[int, int, int, int, bool, int, int, int, int, int]
+# Where a classify kernel puts its counts and sums: the class `_core.ResultSpec` describes
+# (csrc/bindings/result_spec.h), with device addresses for the buffers and the mask (0: none);
+# built by nearzero/backends/cuda_results.py.
+class ResultSpec:
+    def __init__(self, mode: int, pairs: int, counts: int, sums: int, counts_int64: bool,
+                 cell_stride: int, pair_stride: int, mask: int, channels: int,
+                 channel_inner: int) -> None: ...
 
 runtime_version: str  # the statically linked CUDA runtime, e.g. '13.0.88'
 architectures: str  # CMAKE_CUDA_ARCHITECTURES of the build, comma-separated
@@ -32,15 +35,15 @@ def abs_order_statistics_f64(device: int, x: int, n: int, fraction: float, scrat
                              stream: int) -> tuple[float, float, int, int]: ...
 
 def tensor_classify_f32(device: int, x: int, shape: Sequence[int], strides: Sequence[int],
-                        threshold: float, output: OutputSpec, stream: int) -> None: ...
+                        threshold: float, result: ResultSpec, stream: int) -> None: ...
 def tensor_classify_f64(device: int, x: int, shape: Sequence[int], strides: Sequence[int],
-                        threshold: float, output: OutputSpec, stream: int) -> None: ...
+                        threshold: float, result: ResultSpec, stream: int) -> None: ...
 def multiply_classify_f32(device: int, x: int, y: int, shape: Sequence[int],
                           x_strides: Sequence[int], y_strides: Sequence[int], x_threshold: float,
-                          y_threshold: float, output: OutputSpec, stream: int) -> None: ...
+                          y_threshold: float, result: ResultSpec, stream: int) -> None: ...
 def multiply_classify_f64(device: int, x: int, y: int, shape: Sequence[int],
                           x_strides: Sequence[int], y_strides: Sequence[int], x_threshold: float,
-                          y_threshold: float, output: OutputSpec, stream: int) -> None: ...
+                          y_threshold: float, result: ResultSpec, stream: int) -> None: ...
 
 # dims: (batches, n, k, m); strides: (x row, x col, y row, y col) in elements; the offsets are
 # device int64 arrays of one element offset per batch entry; scratch holds scratch_doubles
@@ -50,23 +53,48 @@ def matmul_scratch_doubles_f64(device: int, k: int, has_infinity: bool) -> int: 
 def matmul_classify_f32(device: int, x: int, y: int, x_offsets: int, y_offsets: int,
                         dims: Sequence[int], strides: Sequence[int], x_threshold: float,
                         y_threshold: float, has_infinity: bool, scratch: int,
-                        scratch_doubles: int, output: OutputSpec, stream: int) -> None: ...
+                        scratch_doubles: int, result: ResultSpec, stream: int) -> None: ...
 def matmul_classify_f64(device: int, x: int, y: int, x_offsets: int, y_offsets: int,
                         dims: Sequence[int], strides: Sequence[int], x_threshold: float,
                         y_threshold: float, has_infinity: bool, scratch: int,
-                        scratch_doubles: int, output: OutputSpec, stream: int) -> None: ...
+                        scratch_doubles: int, result: ResultSpec, stream: int) -> None: ...
 
-# op: 0 forward (inputs, kernel), 1 kernel gradient (x, d_out), 2 input gradient (d_out, kernel);
-# `geometry` is ConvGeometry.kernel_args() (ops/conv_geometry.py).
-def conv_scratch_doubles_f32(device: int, op: int, geometry: Sequence[int],
-                             has_infinity: bool) -> int: ...
-def conv_scratch_doubles_f64(device: int, op: int, geometry: Sequence[int],
-                             has_infinity: bool) -> int: ...
-def conv_classify_f32(device: int, op: int, geometry: Sequence[int], first: int, second: int,
-                      first_threshold: float, second_threshold: float, has_infinity: bool,
-                      scratch: int, scratch_doubles: int, output: OutputSpec,
+# Convolutions, one binding per op as in `_core`: forward (x, kernel), kernel gradient
+# (x, d_out), input gradient (d_out, kernel); `geometry` is ConvGeometry.kernel_args()
+# (ops/conv_geometry.py); each op's *_scratch_doubles_* says how many doubles of scratch it needs.
+def conv_scratch_doubles_f32(device: int, geometry: Sequence[int], has_infinity: bool) -> int: ...
+def conv_scratch_doubles_f64(device: int, geometry: Sequence[int], has_infinity: bool) -> int: ...
+def conv_classify_f32(device: int, geometry: Sequence[int], x: int, kernel: int,
+                      x_threshold: float, kernel_threshold: float, has_infinity: bool,
+                      scratch: int, scratch_doubles: int, result: ResultSpec,
                       stream: int) -> None: ...
-def conv_classify_f64(device: int, op: int, geometry: Sequence[int], first: int, second: int,
-                      first_threshold: float, second_threshold: float, has_infinity: bool,
-                      scratch: int, scratch_doubles: int, output: OutputSpec,
+def conv_classify_f64(device: int, geometry: Sequence[int], x: int, kernel: int,
+                      x_threshold: float, kernel_threshold: float, has_infinity: bool,
+                      scratch: int, scratch_doubles: int, result: ResultSpec,
                       stream: int) -> None: ...
+def conv_backprop_filter_scratch_doubles_f32(device: int, geometry: Sequence[int],
+                                             has_infinity: bool) -> int: ...
+def conv_backprop_filter_scratch_doubles_f64(device: int, geometry: Sequence[int],
+                                             has_infinity: bool) -> int: ...
+def conv_backprop_filter_classify_f32(device: int, geometry: Sequence[int], x: int, d_out: int,
+                                      x_threshold: float, d_out_threshold: float,
+                                      has_infinity: bool, scratch: int, scratch_doubles: int,
+                                      result: ResultSpec, stream: int) -> None: ...
+def conv_backprop_filter_classify_f64(device: int, geometry: Sequence[int], x: int, d_out: int,
+                                      x_threshold: float, d_out_threshold: float,
+                                      has_infinity: bool, scratch: int, scratch_doubles: int,
+                                      result: ResultSpec, stream: int) -> None: ...
+def conv_backprop_input_scratch_doubles_f32(device: int, geometry: Sequence[int],
+                                            has_infinity: bool) -> int: ...
+def conv_backprop_input_scratch_doubles_f64(device: int, geometry: Sequence[int],
+                                            has_infinity: bool) -> int: ...
+def conv_backprop_input_classify_f32(device: int, geometry: Sequence[int], d_out: int,
+                                     kernel: int, d_out_threshold: float,
+                                     kernel_threshold: float, has_infinity: bool, scratch: int,
+                                     scratch_doubles: int, result: ResultSpec,
+                                     stream: int) -> None: ...
+def conv_backprop_input_classify_f64(device: int, geometry: Sequence[int], d_out: int,
+                                     kernel: int, d_out_threshold: float,
+                                     kernel_threshold: float, has_infinity: bool, scratch: int,
+                                     scratch_doubles: int, result: ResultSpec,
+                                     stream: int) -> None: ...

@@ -37,21 +37,27 @@ def split_top_level(text: str) -> list:
     return parts
 
 
+def _matching(src: str, i: int, opening: str, closing: str, step: int) -> int:
+    """Index of the bracket that closes the one at src[i], walking by `step` (1 forward from an
+    opening bracket, -1 back from a closing one)."""
+    depth = 0
+    while True:
+        if src[i] == opening:
+            depth += 1
+        elif src[i] == closing:
+            depth -= 1
+        if depth == 0:
+            return i
+        i += step
+
+
 def _kernel_start(src: str, end: int) -> int:
     """Start of the kernel expression (name with optional template arguments) ending at `end`."""
     i = end
     while src[i - 1].isspace():
         i -= 1
     if src[i - 1] == ">":
-        depth = 0
-        while True:
-            i -= 1
-            if src[i] == ">":
-                depth += 1
-            elif src[i] == "<":
-                depth -= 1
-                if depth == 0:
-                    break
+        i = _matching(src, i - 1, ">", "<", -1)
     while i > 0 and (src[i - 1].isalnum() or src[i - 1] in "_:"):
         i -= 1
     return i
@@ -69,15 +75,7 @@ def rewrite_launches(src: str) -> str:
         close = src.find(">>>", open_at)
         config = split_top_level(src[open_at + 3:close])
         paren = src.index("(", close)
-        depth, i = 0, paren
-        while True:
-            if src[i] == "(":
-                depth += 1
-            elif src[i] == ")":
-                depth -= 1
-                if depth == 0:
-                    break
-            i += 1
+        i = _matching(src, paren, "(", ")", 1)
         args = src[paren + 1:i]
         shared = config[2] if len(config) > 2 else "0"
         out.append(src[pos:start])

@@ -92,11 +92,11 @@ class CPUBackend:
                                planar=False, device=prepared.device)
         if pairs == 3:
             by_dtype(prepared.dtype, core.tensor_classify_f32, core.tensor_classify_f64)(
-                prepared.values[0], list(shape), prepared.thresholds[0], *buffers.kernel_args())
+                prepared.values[0], list(shape), prepared.thresholds[0], buffers.spec())
         else:
             xv, yv = (np.broadcast_to(v, shape) for v in prepared.values)
             by_dtype(prepared.dtype, core.multiply_classify_f32, core.multiply_classify_f64)(
-                xv, yv, list(shape), *prepared.thresholds, *buffers.kernel_args())
+                xv, yv, list(shape), *prepared.thresholds, buffers.spec())
         return buffers.finish()
 
     def matrices(self, prepared, free_x=None, ax=None, ay=None, free_y=None):
@@ -122,7 +122,7 @@ class CPUBackend:
         batches = int(np.prod(batch, dtype=np.int64))
         by_dtype(prepared.dtype, core.matmul_classify_f32, core.matmul_classify_f64)(
             x2, y2, x_offsets, y_offsets, [batches, n, k, m], [xs[-2], xs[-1], ys[-2], ys[-1]],
-            *prepared.thresholds, *buffers.kernel_args())
+            *prepared.thresholds, buffers.spec())
         return buffers.finish()
 
     def conv(self, family, prepared, geometry, value_shape, channel_axis, products_per_cell,
@@ -131,7 +131,7 @@ class CPUBackend:
                                products_per_cell, planar=True, device=prepared.device)
         first, second = (np.ascontiguousarray(v) for v in prepared.values)
         by_dtype(prepared.dtype, *_CONV_KERNELS[family])(
-            first, second, geometry.kernel_args(), *prepared.thresholds, *buffers.kernel_args())
+            first, second, geometry.kernel_args(), *prepared.thresholds, buffers.spec())
         return buffers.finish()
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import _backend
 from .._arrays import as_operand
 from .results import (INT32_MAX, check_result_size, count_dtype_of, reduction_layout,
                       sum_dtype_of)
@@ -38,6 +39,7 @@ class ResultBuffers:
     of their first `cells` elements."""
 
     mode: int
+    pairs: int
     counts: np.ndarray
     sums: np.ndarray
     cell_stride: int
@@ -50,9 +52,13 @@ class ResultBuffers:
     sum_dtype: np.dtype
     value_shape: tuple
 
-    def kernel_args(self):
-        return (self.mode, self.counts, self.sums, self.cell_stride, self.pair_stride, self.mask,
-                self.channels, self.channel_inner)
+    def spec(self):
+        """The kernels' result argument (`_core.ResultSpec`, csrc/bindings/result_spec.h)."""
+        return _backend.core.ResultSpec(
+            mode=self.mode, pairs=self.pairs, counts=self.counts, sums=self.sums,
+            counts_int64=self.counts.dtype == np.int64,
+            cell_stride=self.cell_stride, pair_stride=self.pair_stride, mask=self.mask,
+            channels=self.channels, channel_inner=self.channel_inner)
 
     def finish(self):
         counts, sums = self.counts, self.sums
@@ -131,5 +137,5 @@ def make_buffers(value_shape, pairs, dtype, reduce, mask, channel_axis, products
         sums = np.zeros(slots + (pairs,), dtype=np.float64)
         cell_stride, pair_stride = 0, 1
         max_count = products_per_cell * cells
-    return ResultBuffers(mode, counts, sums, cell_stride, pair_stride, mask_arr, channels, inner,
-                         planar, max_count, sum_dtype, value_shape)
+    return ResultBuffers(mode, pairs, counts, sums, cell_stride, pair_stride, mask_arr, channels,
+                         inner, planar, max_count, sum_dtype, value_shape)

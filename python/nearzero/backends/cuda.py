@@ -17,8 +17,6 @@ from .results import batch_offsets, by_dtype
 
 __all__ = ["CUDA"]
 
-_CONV_FAMILIES = {"forward": 0, "filter_grad": 1, "input_grad": 2}  # the kernel's `op`
-
 
 def _merge_dims(shape, *strides):
     """Drops size-1 dimensions and merges neighbours every operand walks contiguously, so that
@@ -47,6 +45,22 @@ def _has_infinity(prepared) -> bool:
 def _result(prepared, value_shape, pairs, reduce, mask, channel_axis, products_per_cell):
     return make_device_result(prepared.values[0].arrays, value_shape, pairs, prepared.dtype,
                               reduce, mask, channel_axis, products_per_cell, prepared.device)
+
+
+def _conv_kernels(module, family):
+    """((classify, scratch size) in float32, the same in float64) of a convolution family."""
+    if family == "forward":
+        return ((module.conv_classify_f32, module.conv_scratch_doubles_f32),
+                (module.conv_classify_f64, module.conv_scratch_doubles_f64))
+    if family == "filter_grad":
+        return ((module.conv_backprop_filter_classify_f32,
+                 module.conv_backprop_filter_scratch_doubles_f32),
+                (module.conv_backprop_filter_classify_f64,
+                 module.conv_backprop_filter_scratch_doubles_f64))
+    return ((module.conv_backprop_input_classify_f32,
+             module.conv_backprop_input_scratch_doubles_f32),
+            (module.conv_backprop_input_classify_f64,
+             module.conv_backprop_input_scratch_doubles_f64))
 
 
 class CUDABackend:
@@ -103,11 +117,11 @@ class CUDABackend:
         if pairs == 3:
             by_dtype(prepared.dtype, module.tensor_classify_f32, module.tensor_classify_f64)(
                 arrays.device, pointers[0], merged_shape, merged_strides[0],
-                prepared.thresholds[0], result.output, arrays.stream())
+                prepared.thresholds[0], result.spec, arrays.stream())
         else:
             by_dtype(prepared.dtype, module.multiply_classify_f32, module.multiply_classify_f64)(
                 arrays.device, pointers[0], pointers[1], merged_shape, merged_strides[0],
-                merged_strides[1], prepared.thresholds[0], prepared.thresholds[1], result.output,
+                merged_strides[1], prepared.thresholds[0], prepared.thresholds[1], result.spec,
                 arrays.stream())
         return result.finish()
 
@@ -148,7 +162,7 @@ class CUDABackend:
             arrays.device, arrays.pointer(x2), y_arrays.pointer(y2),
             arrays.pointer(x_offsets), arrays.pointer(y_offsets), [batches, n, k, m],
             [xs[-2], xs[-1], ys[-2], ys[-1]], prepared.thresholds[0], prepared.thresholds[1],
-            has_infinity, arrays.pointer(scratch), scratch_doubles, result.output,
+            has_infinity, arrays.pointer(scratch), scratch_doubles, result.spec,
             arrays.stream())
         return result.finish()
 
@@ -165,16 +179,14 @@ class CUDABackend:
         views = [v.arrays.contiguous(v.view(prepared.dtype)) for v in inputs]
         has_infinity = _has_infinity(prepared)
         module = _backend.cuda_module()
-        op, args = _CONV_FAMILIES[family], geometry.kernel_args()
-        scratch_size = by_dtype(prepared.dtype, module.conv_scratch_doubles_f32,
-                                module.conv_scratch_doubles_f64)
-        scratch_doubles = int(scratch_size(arrays.device, op, args, has_infinity))
+        args = geometry.kernel_args()
+        classify, scratch_size = by_dtype(prepared.dtype, *_conv_kernels(module, family))
+        scratch_doubles = int(scratch_size(arrays.device, args, has_infinity))
         scratch = arrays.empty((max(scratch_doubles, 1),), np.float64)
-        by_dtype(prepared.dtype, module.conv_classify_f32, module.conv_classify_f64)(
-            arrays.device, op, args, inputs[0].arrays.pointer(views[0]),
-            inputs[1].arrays.pointer(views[1]), prepared.thresholds[0], prepared.thresholds[1],
-            has_infinity, arrays.pointer(scratch), scratch_doubles, result.output,
-            arrays.stream())
+        classify(arrays.device, args, inputs[0].arrays.pointer(views[0]),
+                 inputs[1].arrays.pointer(views[1]), prepared.thresholds[0],
+                 prepared.thresholds[1], has_infinity, arrays.pointer(scratch), scratch_doubles,
+                 result.spec, arrays.stream())
         return result.finish()
 
 

@@ -51,7 +51,7 @@ class DeviceResult:
     mode: int
     counts: object
     sums: object
-    output: tuple  # the kernel's output spec (see csrc/bindings/cuda_bindings.h)
+    spec: object  # the kernels' result argument, a `_cuda.ResultSpec`
     mask: object  # kept alive until the kernel is queued
     max_count: int
     sum_dtype: np.dtype
@@ -92,6 +92,8 @@ def make_device_result(arrays: DeviceArrays, value_shape, pairs, dtype, reduce, 
         cell_stride, pair_stride = 0, 1
         count_dtype = np.dtype(np.int64)
         max_count = products_per_cell * cells
-    output = (mode, pairs, arrays.pointer(counts), arrays.pointer(sums), count_dtype == np.int64,
-              cell_stride, pair_stride, mask_pointer, max(channels, 1), max(inner, 1))
-    return DeviceResult(arrays, mode, counts, sums, output, mask_array, max_count, sum_dtype)
+    spec = _backend.cuda_module().ResultSpec(
+        mode=mode, pairs=pairs, counts=arrays.pointer(counts), sums=arrays.pointer(sums),
+        counts_int64=count_dtype == np.int64, cell_stride=cell_stride, pair_stride=pair_stride,
+        mask=mask_pointer, channels=max(channels, 1), channel_inner=max(inner, 1))
+    return DeviceResult(arrays, mode, counts, sums, spec, mask_array, max_count, sum_dtype)

@@ -5,11 +5,10 @@ the whole (global) tensor, so every process builds the same report.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
+from .._rule import percentile_positions
 from ..thresholds import _midpoint, percentile_fraction, threshold as local_threshold
 
 
@@ -54,9 +53,7 @@ def threshold(x: torch.Tensor, confidence: float, *, sharded: bool = True) -> fl
                          else torch.ones(x.numel(), dtype=torch.bool, device=x.device))
     if count == 0:
         raise ValueError("cannot derive a threshold: the tensor is empty or all NaN")
-    position = (count - 1) * fraction
-    low = min(max(math.floor(position), 0), count - 1)
-    high = min(max(math.ceil(position), 0), count - 1)
+    low, high, _ = percentile_positions(count, fraction)
     low_value = to_value(_order_statistic(keys, low))
     high_value = low_value if high == low else to_value(_order_statistic(keys, high))
     return _midpoint(low_value, high_value, _dtype_name(x))
@@ -69,13 +66,17 @@ def percentiles(x: torch.Tensor, quantiles, *, sharded: bool = True) -> list:
     if not sharded:
         finite = torch.sort(keys[keys < _nan_key()]).values
         count = int(finite.numel())
-        return ([to_value(int(finite[min(count - 1, round((count - 1) * q / 100))]))
-                 for q in quantiles] if count else [float("nan")] * len(quantiles))
+        return ([to_value(int(finite[_nearest_rank(count, q)])) for q in quantiles]
+                if count else [float("nan")] * len(quantiles))
     count = global_count(keys < _nan_key())
     if count == 0:
         return [float("nan")] * len(quantiles)
-    return [to_value(_order_statistic(keys, min(count - 1, round((count - 1) * q / 100))))
-            for q in quantiles]
+    return [to_value(_order_statistic(keys, _nearest_rank(count, q))) for q in quantiles]
+
+
+def _nearest_rank(count: int, percent: float) -> int:
+    """The 0-based rank nearest the `percent` percentile of `count` sorted values."""
+    return min(count - 1, round((count - 1) * percent / 100))
 
 
 def _dtype_name(x: torch.Tensor) -> str:
