@@ -89,15 +89,18 @@ class StepStatistics:
             return torch.stack(counts).reshape(-1, 3), norms
 
     def write(self, row: np.ndarray, grads: list, weights: list) -> bool:
-        """The CPU path: every layer's statistics into the host `row` (see host_offset);
-        False where no layer got a gradient (the row then holds nothing of this step)."""
+        """The CPU path: every layer's statistics into the host `row` (see host_offset), in one
+        call of the C++ core; False where no layer got a gradient (the row then holds
+        nothing of this step)."""
         if all(g is None for g in grads):
             return False
+        entries = []
         for index, (grad, weight) in enumerate(zip(grads, weights)):
             if weight is not None:
-                tensor_statistics.write(weight, -1, row, host_offset(index, 0))
+                entries.append((weight, -1, host_offset(index, 0), -1.0))
             if grad is not None:
-                tensor_statistics.write(grad, 0, row, host_offset(index, 1), self.tolerance)
+                entries.append((grad, 0, host_offset(index, 1), self.tolerance))
+        tensor_statistics.write_batch(entries, row)
         return True
 
     def _weights(self, index: int, rows):

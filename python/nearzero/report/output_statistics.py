@@ -16,6 +16,7 @@ from . import tensor_statistics
 from .activations import KNOWN_ACTIVATIONS, NOT_ACTIVATIONS
 from .history import host_offset, squared_norm
 from .layers import CONV_TYPES
+from .step_hooks import StepHooks
 
 _PASS_THROUGH = (nn.modules.dropout._DropoutNd, nn.Identity, nn.modules.batchnorm._NormBase,
                  nn.GroupNorm, nn.LayerNorm, nn.LocalResponseNorm) + (
@@ -49,8 +50,9 @@ class OutputStatistics:
         self.unit_dims = [1 if isinstance(m, CONV_TYPES) else -1 for m in self.modules]
         self.followers = None  # modules between a layer and its activation; None: not yet known
         self.has_activation = [False] * len(self.modules)
+        self.owned = {}  # layer index -> its activation module, where the chain is its alone
         self._step = None
-        self._handles = []
+        self._hooks = StepHooks()
         self._missing = {}
         self._units_cache = {}
         self._ends_cache = {}
@@ -58,8 +60,12 @@ class OutputStatistics:
     def start(self, row=None) -> None:
         self._step = _StepOutputs(len(self.modules), row)
         discover = self.followers is None
+        hooks = []
         for index, module in enumerate(self.modules):
-            self._handles.append(module.register_forward_hook(self._layer_hook(index, discover)))
+            if not discover and index in self.owned:  # its activation alone gives A_l
+                hooks.append((self.owned[index], self._owned_activation_hook(index)))
+            else:
+                hooks.append((module, self._layer_hook(index, discover)))
         if discover:
             followers = [m for m in self.model.modules() if not any(True for _ in m.children())]
         else:
@@ -68,22 +74,39 @@ class OutputStatistics:
         for module in followers:
             if id(module) not in seen:
                 seen.add(id(module))
-                self._handles.append(module.register_forward_hook(self._follower_hook))
+                hooks.append((module, self._follower_hook))
+        for module, hook in hooks:
+            self._hooks.add(module, hook)
 
     def remove(self) -> None:
-        for handle in self._handles:
-            handle.remove()
-        self._handles.clear()
+        self._hooks.remove()
 
     def finish(self):
+        """Device path: the (counts, norms) of the step, None where no layer ran. CPU path:
+        whether anything was seen (the hooks wrote it into the row)."""
         self.remove()
         step, self._step = self._step, None
         if self.followers is None:  # the first step: keep the modules that led to activations
-            self.followers = [m for chain in step.chains.values() for m in chain]
-            self.has_activation = [i in step.chains for i in range(len(self.modules))]
+            self._learn_chains(step)
         if step.row is not None:
             return any(step.seen)
         return self._results(step)
+
+    def _learn_chains(self, step) -> None:
+        """After the first step: the modules from each layer to its activation, and the layers
+        whose chain is theirs alone (each module of it ran once in the step, in no other
+        chain), which later steps measure with one hook on the activation only."""
+        chains = step.chains
+        self.has_activation = [i in chains for i in range(len(self.modules))]
+        in_chains = {}
+        for chain in chains.values():
+            for module in chain:
+                in_chains[id(module)] = in_chains.get(id(module), 0) + 1
+        self.owned = {index: chain[-1] for index, chain in chains.items()
+                      if step.calls.get(id(self.modules[index])) == 1 and all(
+                          in_chains[id(m)] == 1 and step.calls.get(id(m)) == 1 for m in chain)}
+        self.followers = [m for index, chain in chains.items() if index not in self.owned
+                          for m in chain]
 
     def _results(self, step):
         """All layers at once: a few operations per step, not a few per layer."""
@@ -140,9 +163,25 @@ class OutputStatistics:
 
         return hook
 
+    def _owned_activation_hook(self, index: int):
+        non_negative = isinstance(self.owned[index], NON_NEGATIVE)
+
+        def hook(module, inputs, output):
+            step = self._step
+            if step is None or not isinstance(output, torch.Tensor) or step.called[index]:
+                return
+            step.called[index] = True
+            self._measure(step, index, output, from_activation=True, non_negative=non_negative)
+
+        return hook
+
     def _follower_hook(self, module, inputs, output):
         step = self._step
-        if step is None or not step.pending or not inputs or not isinstance(output, torch.Tensor):
+        if step is None:
+            return
+        if self.followers is None:  # the first step counts the calls of every module
+            step.calls[id(module)] = step.calls.get(id(module), 0) + 1
+        if not step.pending or not inputs or not isinstance(output, torch.Tensor):
             return
         entry = step.pending.pop(id(inputs[0]), None)
         if entry is None or entry[1] is not inputs[0]:
@@ -185,6 +224,7 @@ class OutputStatistics:
 class _StepOutputs:
     def __init__(self, layers: int, row=None):
         self.row = row  # the CPU path's host row; None: device tensors per slot
+        self.calls = {}  # first step: id(module) -> calls
         self.seen = [False] * (2 * layers)
         self.called = [False] * layers
         self.pending = {}  # id(tensor) -> (layer index, tensor, modules passed so far)
@@ -199,6 +239,8 @@ class _StepOutputs:
     def measure(self, slot: int, tensor, dim: int, non_negative: bool = False) -> None:
         self.seen[slot] = True
         if self.row is not None:  # one pass of the C++ core, in place
+            # Not kept for one call at the end of the step: holding A_l and dJ/dA_l past their
+            # last use makes the allocator map fresh pages for the tensors that follow.
             tensor_statistics.write(tensor, dim, self.row, host_offset(slot // 2, 2 + slot % 2))
             return
         tensor = tensor.detach()

@@ -53,6 +53,7 @@ class GradientRecorder:
         self._outputs = OutputStatistics(self.model, self.layers) if history_outputs else None
         self.history = GradientHistory(self.layers, [statistics_sizes(s) for s in shapes])
         self._open = None  # the step between begin_step and end_step
+        self._loss_in_output = True  # False once the model returned a plain tensor
         self._logged_steps = {}  # id(SummaryWriter) -> last history entry written by log_to
         self._captures = OrderedDict()  # step -> {layer name: LayerCapture}
         self._next_step = 0
@@ -89,7 +90,8 @@ class GradientRecorder:
         row = self.history.host_row() if _host_path(self._params()) else None
         if self._outputs is not None:
             self._outputs.start(row)
-        loss_hook = self.model.register_forward_hook(self._read_loss)
+        loss_hook = self.model.register_forward_hook(self._read_loss) if self._loss_in_output \
+            else None
         # The step's hooks (loss, history, capture) are added after any torch.compile: compiled
         # code would ignore or retrace them, so a compiled model runs eagerly inside a step.
         eager = run_eagerly()
@@ -102,7 +104,8 @@ class GradientRecorder:
         if not self.in_step:
             raise RuntimeError("end_step() without begin_step()")
         step, capture, loss_hook, row, eager = self._open
-        loss_hook.remove()
+        if loss_hook is not None:
+            loss_hook.remove()
         eager.__exit__(None, None, None)
         if loss is not None:
             step.loss = loss
@@ -114,7 +117,8 @@ class GradientRecorder:
         if not self.in_step:
             return
         _, capture, loss_hook, _, eager = self._open
-        loss_hook.remove()
+        if loss_hook is not None:
+            loss_hook.remove()
         eager.__exit__(None, None, None)
         if self._outputs is not None:
             self._outputs.remove()
@@ -132,8 +136,11 @@ class GradientRecorder:
         return self._open[0] if self._open is not None else None
 
     def _read_loss(self, module, inputs, output):
+        if isinstance(output, torch.Tensor):  # a model that returns a tensor carries no loss
+            self._loss_in_output = False
+            return
         step = self.current_step
-        if step is not None and step.loss is None and not isinstance(output, torch.Tensor):
+        if step is not None and step.loss is None:
             step.loss = _output_loss(output)
 
     def should_record(self, index: int) -> bool:
