@@ -14,6 +14,7 @@ from torch import nn
 
 from . import tensor_statistics
 from .activations import KNOWN_ACTIVATIONS, NOT_ACTIVATIONS
+from .capture import recomputing
 from .history import host_offset, squared_norm
 from .layers import CONV_TYPES
 from .step_hooks import StepHooks
@@ -153,13 +154,14 @@ class OutputStatistics:
     def _layer_hook(self, index: int, discover: bool):
         def hook(module, inputs, output):
             step = self._step
-            if step is None or not isinstance(output, torch.Tensor) or step.called[index]:
+            gradient_only = _repeat(step, index, output)
+            if gradient_only is None:
                 return
             step.called[index] = True
             if discover or self.has_activation[index]:
-                step.pending[id(output)] = (index, output, [])
+                step.pending[id(output)] = (index, output, [], gradient_only)
             if discover or not self.has_activation[index]:
-                self._measure(step, index, output, from_activation=False)
+                self._measure(step, index, output, False, gradient_only=gradient_only)
 
         return hook
 
@@ -168,10 +170,11 @@ class OutputStatistics:
 
         def hook(module, inputs, output):
             step = self._step
-            if step is None or not isinstance(output, torch.Tensor) or step.called[index]:
+            gradient_only = _repeat(step, index, output)
+            if gradient_only is None:
                 return
             step.called[index] = True
-            self._measure(step, index, output, from_activation=True, non_negative=non_negative)
+            self._measure(step, index, output, True, non_negative, gradient_only)
 
         return hook
 
@@ -186,22 +189,25 @@ class OutputStatistics:
         entry = step.pending.pop(id(inputs[0]), None)
         if entry is None or entry[1] is not inputs[0]:
             return
-        index, _, chain = entry
+        index, _, chain, gradient_only = entry
         if is_activation(module):
             step.chains[index] = chain + [module]
-            self._measure(step, index, output, from_activation=True,
-                          non_negative=isinstance(module, NON_NEGATIVE))
+            self._measure(step, index, output, True, isinstance(module, NON_NEGATIVE),
+                          gradient_only)
         elif isinstance(module, _PASS_THROUGH) and output.shape == inputs[0].shape:
-            step.pending[id(output)] = (index, output, chain + [module])
+            step.pending[id(output)] = (index, output, chain + [module], gradient_only)
 
     def _measure(self, step, index: int, tensor, from_activation: bool,
-                 non_negative: bool = False) -> None:
+                 non_negative: bool = False, gradient_only: bool = False) -> None:
+        """A_l (unless `gradient_only`) now, and a hook for dJ/dA_l."""
         dim = self.unit_dims[index] % max(tensor.dim(), 1)
-        step.units[index] = [tensor.shape[dim] if tensor.dim() else 1] * 2
-        step.from_activation[index] = from_activation
-        step.measure(2 * index, tensor, dim, non_negative)
+        if not gradient_only:
+            step.units[index] = [tensor.shape[dim] if tensor.dim() else 1] * 2
+            step.from_activation[index] = from_activation
+            step.measure(2 * index, tensor, dim, non_negative)
         if not tensor.requires_grad:
             return
+        step.hooked[index] = True
         hook = self._gradient_hook(step, index, dim, from_activation)
         node = tensor.grad_fn
         if node is None or tensor._is_view():
@@ -226,7 +232,8 @@ class _StepOutputs:
         self.row = row  # the CPU path's host row; None: device tensors per slot
         self.calls = {}  # first step: id(module) -> calls
         self.seen = [False] * (2 * layers)
-        self.called = [False] * layers
+        self.called = [False] * layers  # A_l measured
+        self.hooked = [False] * layers  # a hook waits for dJ/dA_l
         self.pending = {}  # id(tensor) -> (layer index, tensor, modules passed so far)
         self.chains = {}  # layer index -> modules from Z_l to its activation (inclusive)
         self.from_activation = [False] * layers
@@ -253,6 +260,20 @@ class _StepOutputs:
         # The output of an activation that is never negative is dead where its largest is 0.
         smallest = largest if non_negative else tensor.amin(dims)
         self.extremes[slot] = (largest, smallest)
+
+
+def _repeat(step, index: int, output):
+    """What a hook does with a layer's output: None (nothing), False (measure A_l and hook
+    dJ/dA_l: the layer's first output in the step) or True (hook dJ/dA_l only: the layer ran
+    without gradients, as in a reentrant checkpoint's first pass, and its recomputation
+    inside the backward pass is the output that gets one)."""
+    if step is None or not isinstance(output, torch.Tensor):
+        return None
+    if not step.called[index]:
+        return False
+    if not step.hooked[index] and output.requires_grad and recomputing():
+        return True
+    return None
 
 
 def _on(tensor, device):
