@@ -58,6 +58,7 @@ class StepStatistics:
         self.tolerance = float(tolerance)
         self.rows = [(int(shape[0]) if len(shape) else 1, -1) for shape in shapes]
         self._row_weights = {}  # (layer, dtype, device) -> tolerance / size, per column
+        self._offsets = [host_offset(index, 0) for index in range(len(self.rows))]
         self._missing = {}  # device -> (counts, norms) of a layer without gradient
 
     def __call__(self, grads: list, weights: list = None):
@@ -97,9 +98,9 @@ class StepStatistics:
         entries = []
         for index, (grad, weight) in enumerate(zip(grads, weights)):
             if weight is not None:
-                entries.append((weight, -1, host_offset(index, 0), -1.0))
+                entries.append((weight, -1, self._offsets[index], -1.0))
             if grad is not None:
-                entries.append((grad, 0, host_offset(index, 1), self.tolerance))
+                entries.append((grad, 0, self._offsets[index] + HOST_VALUES, self.tolerance))
         tensor_statistics.write_batch(entries, row)
         return True
 

@@ -54,12 +54,22 @@ class OutputStatistics:
         self.owned = {}  # layer index -> its activation module, where the chain is its alone
         self._step = None
         self._hooks = StepHooks()
+        self._plan = None  # the hooks of every step after the first
         self._missing = {}
         self._units_cache = {}
         self._ends_cache = {}
 
     def start(self, row=None) -> None:
         self._step = _StepOutputs(len(self.modules), row)
+        if self._plan is None:
+            self._plan = self._hook_plan()
+        for module, hook in self._plan:
+            self._hooks.add(module, hook)
+
+    def _hook_plan(self) -> list:
+        """(module, forward hook) pairs of a step: on the first step every layer and leaf
+        module; then a layer's activation alone where its chain is its own, else the layer
+        and the modules that led to its activation."""
         discover = self.followers is None
         hooks = []
         for index, module in enumerate(self.modules):
@@ -76,8 +86,7 @@ class OutputStatistics:
             if id(module) not in seen:
                 seen.add(id(module))
                 hooks.append((module, self._follower_hook))
-        for module, hook in hooks:
-            self._hooks.add(module, hook)
+        return hooks
 
     def remove(self) -> None:
         self._hooks.remove()
@@ -89,6 +98,7 @@ class OutputStatistics:
         step, self._step = self._step, None
         if self.followers is None:  # the first step: keep the modules that led to activations
             self._learn_chains(step)
+            self._plan = None
         if step.row is not None:
             return any(step.seen)
         return self._results(step)
