@@ -4,7 +4,8 @@ dJ/dA_l, measured in hooks as the step runs (values stay on the device).
 A_l is the output of the elementwise activation that takes the layer's output Z_l, directly or
 through normalisation and pass-through modules (Dropout, Identity, BatchNorm, LayerNorm, ...), or
 Z_l itself where no such activation module follows. Which modules lead there is found on the
-first step by hooking every leaf module; later steps hook only those.
+first step by hooking every leaf module; later steps hook only those, and only the activation
+where the layer and every module on its way ran once in that step and serve no other layer.
 """
 
 from __future__ import annotations
