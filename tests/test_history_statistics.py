@@ -70,19 +70,66 @@ def test_one_pass_statistics_follow_their_definition(name, tolerance):
     tensor = layouts(torch.Generator().manual_seed(7))[name]
     dims = range(-1, max(tensor.dim(), 1)) if tensor.dim() else [-1]
     for unit_dim in dims:
-        out = np.full(8, 123.0)
-        write(tensor, unit_dim, out, 2, tolerance)
-        expected = reference(tensor if tensor.dim() else tensor.reshape(1), unit_dim, tolerance)
-        assert out[:2].tolist() == [123.0, 123.0] and out[7] == 123.0  # only its five slots
-        got = dict(zip(VALUES, out[2:7]))
-        want = dict(zip(VALUES, expected))
-        if math.isfinite(want["squared_norm"]):
-            assert got["squared_norm"] == pytest.approx(want["squared_norm"], rel=1e-6, abs=1e-30)
-        else:
-            assert not math.isfinite(got["squared_norm"])
-        for key in VALUES[1:]:
-            assert got[key] == want[key] or (math.isnan(got[key]) and math.isnan(want[key])), \
-                (name, unit_dim, key, got, want)
+        check_one_pass(tensor, unit_dim, tolerance)
+
+
+def check_one_pass(tensor, unit_dim, tolerance):
+    """The five values of one tensor against `reference`, and nothing written around them."""
+    out = np.full(8, 123.0)
+    write(tensor, unit_dim, out, 2, tolerance)
+    expected = reference(tensor if tensor.dim() else tensor.reshape(1), unit_dim, tolerance)
+    assert out[:2].tolist() == [123.0, 123.0] and out[7] == 123.0  # only its five slots
+    got = dict(zip(VALUES, out[2:7]))
+    want = dict(zip(VALUES, expected))
+    if math.isfinite(want["squared_norm"]):
+        assert got["squared_norm"] == pytest.approx(want["squared_norm"], rel=1e-6, abs=1e-30)
+    else:
+        assert not math.isfinite(got["squared_norm"])
+    for key in VALUES[1:]:
+        assert got[key] == want[key] or (math.isnan(got[key]) and math.isnan(want[key])), \
+            (unit_dim, key, got, want)
+
+
+def test_every_cpu_level_gives_the_same_statistics():
+    """The pass is compiled once per vector width and the CPU level chosen at import picks one:
+    each level this machine runs, in its own process, against the reference."""
+    import os
+    import subprocess
+    import sys
+
+    import nearzero
+
+    script = ("import torch, test_history_statistics as t\n"
+              "for tensor in t.layouts(torch.Generator().manual_seed(7)).values():\n"
+              "    for tolerance in (-1.0, 0.01):\n"
+              "        for unit_dim in (range(-1, tensor.dim()) if tensor.dim() else [-1]):\n"
+              "            t.check_one_pass(tensor, unit_dim, tolerance)\n")
+    tests = os.path.dirname(os.path.abspath(__file__))
+    for level in nearzero.build_info()["cpu"]["supported"]:
+        env = dict(os.environ, NEARZERO_CPU_ISA=level,
+                   PYTHONPATH=os.pathsep.join([tests, os.environ.get("PYTHONPATH", "")]))
+        result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                                text=True, timeout=300)
+        assert result.returncode == 0, (level, result.stderr[-3000:])
+
+
+def test_one_call_for_many_tensors_gives_each_its_values():
+    from nearzero.report.tensor_statistics import write_batch
+
+    tensors = layouts(torch.Generator().manual_seed(5))
+    entries = [(tensor, min(1, tensor.dim() - 1), 5 * i, 0.01 if i % 2 else -1.0)
+               for i, tensor in enumerate(tensors.values())]
+    together = np.full(5 * len(entries), 7.0)
+    write_batch(entries, together)
+    for tensor, unit_dim, offset, tolerance in entries:
+        alone = np.full(5, 7.0)
+        write(tensor, unit_dim, alone, 0, tolerance)
+        np.testing.assert_array_equal(together[offset:offset + 5], alone)
+    # Arguments are checked before any tensor is read: nothing is written.
+    out = np.full(10, 7.0)
+    with pytest.raises(ValueError, match="5 writeable float64 slots"):
+        write_batch([(torch.ones(3), 0, 0, -1.0), (torch.ones(3), 0, 6, -1.0)], out)
+    assert (out == 7.0).all()
 
 
 def test_large_tensors_split_over_threads_give_the_same_values():

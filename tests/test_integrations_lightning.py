@@ -31,15 +31,15 @@ class DigitsModule(pl.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=0.5)
 
 
-def run(tmp_path, callback, steps):
+def run(tmp_path, callback, steps, batch_size=64, **trainer_options):
     images, labels = load_digits_tensors(torch, "cpu")
     data = torch.utils.data.TensorDataset(images[:256], labels[:256])
-    loader = torch.utils.data.DataLoader(data, batch_size=64, num_workers=0)
+    loader = torch.utils.data.DataLoader(data, batch_size=batch_size, num_workers=0)
     logger = pl.loggers.TensorBoardLogger(str(tmp_path), name="run", version=0)
     trainer = pl.Trainer(max_steps=steps, accelerator="cpu", devices=1, logger=logger,
                          callbacks=[callback], log_every_n_steps=2, enable_progress_bar=False,
                          enable_model_summary=False, enable_checkpointing=False,
-                         default_root_dir=str(tmp_path))
+                         default_root_dir=str(tmp_path), **trainer_options)
     torch.manual_seed(0)
     with warnings.catch_warnings():
         # Lightning's advice on data-loader workers and the like, not a fault.
@@ -90,3 +90,21 @@ def test_lightning_writes_history_figures_without_a_full_step(tmp_path):
     assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == [
         "history.png", "training-overview.png"]
     assert "nearzero/near_zero_fraction/model.6" in callback.session.scalars()
+
+
+def test_accumulated_batches_make_one_step(tmp_path):
+    """Two batches of 32 per optimizer step against one of 64 (the same images): the same
+    steps, loss (the sum of the halved losses Lightning backpropagates) and gradients."""
+    histories = {}
+    for accumulate, batch in ((2, 32), (1, 64)):
+        callback = NearZeroCallback(record_every=None, out=tmp_path / f"a{accumulate}")
+        trainer = run(tmp_path / f"a{accumulate}", callback, 3, batch_size=batch,
+                      accumulate_grad_batches=accumulate)
+        assert trainer.global_step == 3
+        histories[accumulate] = callback.recorder.history
+    split, whole = histories[2], histories[1]
+    assert split.steps == whole.steps == [0, 1, 2]
+    assert split.loss() == pytest.approx(whole.loss(), rel=1e-5)
+    for name in ("gradient_norm", "weight_norm", "near_zero_fraction", "dead_unit_fraction"):
+        assert split.statistic(name) == pytest.approx(whole.statistic(name), rel=1e-4,
+                                                      abs=1e-7), name

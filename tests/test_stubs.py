@@ -93,7 +93,9 @@ def stub_kind(annotation: str, classes=()) -> str:
         return "tuple"
     if annotation.startswith("dict["):
         return "dict"
-    kinds = {"np.ndarray": "array", "Sequence[int]": "sequence"}
+    if annotation.startswith("Sequence["):
+        return "sequence"
+    kinds = {"np.ndarray": "array"}
     if annotation in kinds:
         return kinds[annotation]
     if annotation in ("int", "float", "bool", "None", "str"):

@@ -1,7 +1,8 @@
 // Binding of the per-step tensor statistics (cpu/tensor_statistics_cpu.h). The tensor comes as
 // its address, dtype code, shape and element strides, read in place: Python
 // (nearzero/report/tensor_statistics.py) passes them from a live CPU torch tensor that it holds
-// for the call. Five float64 values go to out[offset:offset + 5].
+// for the call. Five float64 values go to out[offset:offset + 5]; the batch form takes several
+// tensors' arguments in one call.
 #include "bindings/cpu_bindings.h"
 #include "cpu/tensor_statistics_cpu.h"
 
@@ -10,6 +11,7 @@
 
 #include <cmath>
 #include <stdexcept>
+#include <tuple>
 #include <vector>
 
 namespace py = pybind11;
@@ -17,9 +19,13 @@ namespace py = pybind11;
 namespace nearzero {
 namespace {
 
-void tensor_statistics(uintptr_t address, int dtype, std::vector<int64_t> shape,
-                       std::vector<int64_t> strides, int unit_dim, double tolerance,
-                       py::array_t<double> out, int64_t offset) {
+using Entry = std::tuple<uintptr_t, int, std::vector<int64_t>, std::vector<int64_t>, int, double,
+                         int64_t>;
+
+// One tensor's arguments, checked, as the kernel takes them.
+StatisticsInput checked_input(uintptr_t address, int dtype, std::vector<int64_t> shape,
+                              std::vector<int64_t> strides, int unit_dim, double tolerance,
+                              int64_t out_size, int64_t offset) {
   if (dtype < 0 || dtype > 3)
     throw std::invalid_argument("nearzero: tensor statistics take dtype codes 0-3");
   if (shape.size() != strides.size())
@@ -36,25 +42,63 @@ void tensor_statistics(uintptr_t address, int dtype, std::vector<int64_t> shape,
     throw std::invalid_argument("nearzero: tensor statistics of a tensor without data");
   if (!std::isfinite(tolerance) && tolerance >= 0)
     throw std::invalid_argument("nearzero: the near-zero tolerance must be finite");
-  if (out.ndim() != 1 || !out.writeable() || offset < 0 || offset + 5 > out.shape(0))
+  if (offset < 0 || offset + 5 > out_size)
     throw std::invalid_argument("nearzero: tensor statistics need 5 writeable float64 slots");
-  StatisticsInput in{reinterpret_cast<const void *>(address), StatisticsDtype(dtype),
-                     std::move(shape), std::move(strides), unit_dim};
+  return {reinterpret_cast<const void *>(address), StatisticsDtype(dtype), std::move(shape),
+          std::move(strides), unit_dim};
+}
+
+void store(const TensorStatistics &s, double *o) {
+  o[0] = s.squared_norm;
+  o[1] = double(s.units_alive);
+  o[2] = double(s.units);
+  o[3] = s.finite < 0 ? NAN : double(s.finite);
+  o[4] = s.near_zero < 0 ? NAN : double(s.near_zero);
+}
+
+py::detail::unchecked_mutable_reference<double, 1> writeable(py::array_t<double> &out) {
+  if (out.ndim() != 1 || !out.writeable())
+    throw std::invalid_argument("nearzero: tensor statistics need 5 writeable float64 slots");
+  return out.mutable_unchecked<1>();
+}
+
+void tensor_statistics(uintptr_t address, int dtype, std::vector<int64_t> shape,
+                       std::vector<int64_t> strides, int unit_dim, double tolerance,
+                       py::array_t<double> out, int64_t offset) {
+  auto o = writeable(out);
+  const StatisticsInput in = checked_input(address, dtype, std::move(shape), std::move(strides),
+                                           unit_dim, tolerance, o.shape(0), offset);
   TensorStatistics s;
   {
     py::gil_scoped_release release;
     s = tensor_statistics_cpu(in, tolerance);
   }
-  auto o = out.mutable_unchecked<1>();
-  o(offset) = s.squared_norm;
-  o(offset + 1) = double(s.units_alive);
-  o(offset + 2) = double(s.units);
-  o(offset + 3) = s.finite < 0 ? NAN : double(s.finite);
-  o(offset + 4) = s.near_zero < 0 ? NAN : double(s.near_zero);
+  store(s, o.mutable_data(offset));
+}
+
+// Every entry (address, dtype, shape, strides, unit_dim, tolerance, offset) in one call: the
+// arguments are checked before any is read, and the GIL is released once.
+void tensor_statistics_batch(const std::vector<Entry> &entries, py::array_t<double> out) {
+  auto o = writeable(out);
+  std::vector<StatisticsInput> inputs;
+  inputs.reserve(entries.size());
+  for (const Entry &e : entries)
+    inputs.push_back(checked_input(std::get<0>(e), std::get<1>(e), std::get<2>(e), std::get<3>(e),
+                                   std::get<4>(e), std::get<5>(e), o.shape(0), std::get<6>(e)));
+  std::vector<TensorStatistics> results(entries.size());
+  {
+    py::gil_scoped_release release;
+    for (size_t i = 0; i < inputs.size(); ++i)
+      results[i] = tensor_statistics_cpu(inputs[i], std::get<5>(entries[i]));
+  }
+  for (size_t i = 0; i < inputs.size(); ++i) store(results[i], o.mutable_data(std::get<6>(entries[i])));
 }
 
 }  // namespace
 
-void bind_statistics(py::module_ &m) { m.def("tensor_statistics", &tensor_statistics); }
+void bind_statistics(py::module_ &m) {
+  m.def("tensor_statistics", &tensor_statistics);
+  m.def("tensor_statistics_batch", &tensor_statistics_batch);
+}
 
 }  // namespace nearzero

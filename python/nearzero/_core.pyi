@@ -93,3 +93,7 @@ def group_cells(counts: np.ndarray, sums: np.ndarray, names: Optional[np.ndarray
 def tensor_statistics(address: int, dtype: int, shape: Sequence[int], strides: Sequence[int],
                       unit_dim: int, tolerance: float, out: np.ndarray, offset: int,
                       /) -> None: ...
+# The same for many tensors in one call: entries of (address, dtype, shape, strides, unit_dim,
+# tolerance, offset), all checked before any is read.
+def tensor_statistics_batch(entries: Sequence[tuple[int, int, Sequence[int], Sequence[int], int,
+                                                    float, int]], out: np.ndarray, /) -> None: ...

@@ -55,9 +55,13 @@ class RecorderSession:
         if self.recorder is not None and self.recorder.in_step:
             self.recorder.end_step(loss=loss)
 
-    def set_loss(self, loss) -> None:
+    def add_loss(self, loss) -> None:
+        """A loss that is backpropagated in the step: the step's loss is their sum (with
+        gradient accumulation each is already the share of its micro-batch)."""
         if self.recorder is not None and self.recorder.in_step:
-            self.recorder.current_step.loss = loss
+            step = self.recorder.current_step
+            loss = loss.detach() if hasattr(loss, "detach") else loss
+            step.loss = loss if step.loss is None else step.loss + loss
 
     def after_step(self, completed: int) -> None:
         """Write the figures when `completed` steps are a multiple of `write_every`."""

@@ -18,8 +18,9 @@ from .callback_core import RecorderSession, SessionCallback
 
 class NearZeroCallback(Callback, SessionCallback):
     """``Trainer(callbacks=[NearZeroCallback()])``. Each optimizer step is one recorder step
-    (from the first batch's forward pass to just before the optimizer); its loss is the one
-    Lightning backpropagates. Scalars go to the loggers every `log_every` steps (default: the
+    (from the first batch's forward pass to just before the optimizer), numbered by
+    ``trainer.global_step`` as Lightning logs it; its loss is the sum of the losses Lightning
+    backpropagates (with ``accumulate_grad_batches``, each already divided by their number). Scalars go to the loggers every `log_every` steps (default: the
     trainer's ``log_every_n_steps``). Other options as for `GradientRecorder`; ``out``: the
     folder (default ``<log_dir>/nearzero``). The recorder is `self.recorder` once training
     has started.
@@ -46,7 +47,7 @@ class NearZeroCallback(Callback, SessionCallback):
         self.session.begin(trainer.global_step)
 
     def on_before_backward(self, trainer, pl_module, loss):
-        self.session.set_loss(loss)
+        self.session.add_loss(loss)
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer):
         step = trainer.global_step

@@ -19,8 +19,10 @@ class NearZeroCallback(TrainerCallback, SessionCallback):
     calls before the ones passed in.
 
     Each optimizer step is one recorder step (from before the first forward pass of the step
-    to just before the optimizer, after gradient clipping); its loss is read from the model's
-    output. ``record_every``: steps recorded in full (tensors for the report); ``layers``: as
+    to just before the optimizer, after gradient clipping; with gradient accumulation, every
+    micro-batch of it), numbered as HuggingFace logs it (``state.global_step`` once the step
+    is done: 1, 2, ...); its loss is read from the model's outputs, summed as they were
+    backpropagated, which is the loss the trainer logs. ``record_every``: steps recorded in full (tensors for the report); ``layers``: as
     for `GradientRecorder` (None: every module that owns trainable parameters); ``out``: the folder (default
     ``<output_dir>/nearzero``); ``per_layer_scalars``: log every layer's statistics, not just
     the worst layer's rates. The recorder is `self.recorder` once training has started.
@@ -48,7 +50,7 @@ class NearZeroCallback(TrainerCallback, SessionCallback):
         self.session.start(model, folder)
 
     def on_step_begin(self, args, state, control, **kwargs):
-        self.session.begin(state.global_step)
+        self.session.begin(state.global_step + 1)  # the step's number once it is done
 
     def on_pre_optimizer_step(self, args, state, control, **kwargs):
         self.session.end()

@@ -58,6 +58,7 @@ class StepStatistics:
         self.tolerance = float(tolerance)
         self.rows = [(int(shape[0]) if len(shape) else 1, -1) for shape in shapes]
         self._row_weights = {}  # (layer, dtype, device) -> tolerance / size, per column
+        self._offsets = [host_offset(index, 0) for index in range(len(self.rows))]
         self._missing = {}  # device -> (counts, norms) of a layer without gradient
 
     def __call__(self, grads: list, weights: list = None):
@@ -89,15 +90,18 @@ class StepStatistics:
             return torch.stack(counts).reshape(-1, 3), norms
 
     def write(self, row: np.ndarray, grads: list, weights: list) -> bool:
-        """The CPU path: every layer's statistics into the host `row` (see host_offset);
-        False where no layer got a gradient (the row then holds nothing of this step)."""
+        """The CPU path: every layer's statistics into the host `row` (see host_offset), in one
+        call of the C++ core; False where no layer got a gradient (the row then holds
+        nothing of this step)."""
         if all(g is None for g in grads):
             return False
+        entries = []
         for index, (grad, weight) in enumerate(zip(grads, weights)):
             if weight is not None:
-                tensor_statistics.write(weight, -1, row, host_offset(index, 0))
+                entries.append((weight, -1, self._offsets[index], -1.0))
             if grad is not None:
-                tensor_statistics.write(grad, 0, row, host_offset(index, 1), self.tolerance)
+                entries.append((grad, 0, self._offsets[index] + HOST_VALUES, self.tolerance))
+        tensor_statistics.write_batch(entries, row)
         return True
 
     def _weights(self, index: int, rows):

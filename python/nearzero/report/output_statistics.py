@@ -4,7 +4,8 @@ dJ/dA_l, measured in hooks as the step runs (values stay on the device).
 A_l is the output of the elementwise activation that takes the layer's output Z_l, directly or
 through normalisation and pass-through modules (Dropout, Identity, BatchNorm, LayerNorm, ...), or
 Z_l itself where no such activation module follows. Which modules lead there is found on the
-first step by hooking every leaf module; later steps hook only those.
+first step by hooking every leaf module; later steps hook only those, and only the activation
+where the layer and every module on its way ran once in that step and serve no other layer.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from torch import nn
 
 from . import tensor_statistics
 from .activations import KNOWN_ACTIVATIONS, NOT_ACTIVATIONS
+from .capture import recomputing
 from .history import host_offset, squared_norm
 from .layers import CONV_TYPES
+from .step_hooks import StepHooks
 
 _PASS_THROUGH = (nn.modules.dropout._DropoutNd, nn.Identity, nn.modules.batchnorm._NormBase,
                  nn.GroupNorm, nn.LayerNorm, nn.LocalResponseNorm) + (
@@ -49,17 +52,32 @@ class OutputStatistics:
         self.unit_dims = [1 if isinstance(m, CONV_TYPES) else -1 for m in self.modules]
         self.followers = None  # modules between a layer and its activation; None: not yet known
         self.has_activation = [False] * len(self.modules)
+        self.owned = {}  # layer index -> its activation module, where the chain is its alone
         self._step = None
-        self._handles = []
+        self._hooks = StepHooks()
+        self._plan = None  # the hooks of every step after the first
         self._missing = {}
         self._units_cache = {}
         self._ends_cache = {}
 
     def start(self, row=None) -> None:
         self._step = _StepOutputs(len(self.modules), row)
+        if self._plan is None:
+            self._plan = self._hook_plan()
+        for module, hook in self._plan:
+            self._hooks.add(module, hook)
+
+    def _hook_plan(self) -> list:
+        """(module, forward hook) pairs of a step: on the first step every layer and leaf
+        module; then a layer's activation alone where its chain is its own, else the layer
+        and the modules that led to its activation."""
         discover = self.followers is None
+        hooks = []
         for index, module in enumerate(self.modules):
-            self._handles.append(module.register_forward_hook(self._layer_hook(index, discover)))
+            if not discover and index in self.owned:  # its activation alone gives A_l
+                hooks.append((self.owned[index], self._owned_activation_hook(index)))
+            else:
+                hooks.append((module, self._layer_hook(index, discover)))
         if discover:
             followers = [m for m in self.model.modules() if not any(True for _ in m.children())]
         else:
@@ -68,22 +86,39 @@ class OutputStatistics:
         for module in followers:
             if id(module) not in seen:
                 seen.add(id(module))
-                self._handles.append(module.register_forward_hook(self._follower_hook))
+                hooks.append((module, self._follower_hook))
+        return hooks
 
     def remove(self) -> None:
-        for handle in self._handles:
-            handle.remove()
-        self._handles.clear()
+        self._hooks.remove()
 
     def finish(self):
+        """Device path: the (counts, norms) of the step, None where no layer ran. CPU path:
+        whether anything was seen (the hooks wrote it into the row)."""
         self.remove()
         step, self._step = self._step, None
         if self.followers is None:  # the first step: keep the modules that led to activations
-            self.followers = [m for chain in step.chains.values() for m in chain]
-            self.has_activation = [i in step.chains for i in range(len(self.modules))]
+            self._learn_chains(step)
+            self._plan = None
         if step.row is not None:
             return any(step.seen)
         return self._results(step)
+
+    def _learn_chains(self, step) -> None:
+        """After the first step: the modules from each layer to its activation, and the layers
+        whose chain is theirs alone (each module of it ran once in the step, in no other
+        chain), which later steps measure with one hook on the activation only."""
+        chains = step.chains
+        self.has_activation = [i in chains for i in range(len(self.modules))]
+        in_chains = {}
+        for chain in chains.values():
+            for module in chain:
+                in_chains[id(module)] = in_chains.get(id(module), 0) + 1
+        self.owned = {index: chain[-1] for index, chain in chains.items()
+                      if step.calls.get(id(self.modules[index])) == 1 and all(
+                          in_chains[id(m)] == 1 and step.calls.get(id(m)) == 1 for m in chain)}
+        self.followers = [m for index, chain in chains.items() if index not in self.owned
+                          for m in chain]
 
     def _results(self, step):
         """All layers at once: a few operations per step, not a few per layer."""
@@ -130,39 +165,60 @@ class OutputStatistics:
     def _layer_hook(self, index: int, discover: bool):
         def hook(module, inputs, output):
             step = self._step
-            if step is None or not isinstance(output, torch.Tensor) or step.called[index]:
+            gradient_only = _repeat(step, index, output)
+            if gradient_only is None:
                 return
             step.called[index] = True
             if discover or self.has_activation[index]:
-                step.pending[id(output)] = (index, output, [])
+                step.pending[id(output)] = (index, output, [], gradient_only)
             if discover or not self.has_activation[index]:
-                self._measure(step, index, output, from_activation=False)
+                self._measure(step, index, output, False, gradient_only=gradient_only)
+
+        return hook
+
+    def _owned_activation_hook(self, index: int):
+        non_negative = isinstance(self.owned[index], NON_NEGATIVE)
+
+        def hook(module, inputs, output):
+            step = self._step
+            gradient_only = _repeat(step, index, output)
+            if gradient_only is None:
+                return
+            step.called[index] = True
+            self._measure(step, index, output, True, non_negative, gradient_only)
 
         return hook
 
     def _follower_hook(self, module, inputs, output):
         step = self._step
-        if step is None or not step.pending or not inputs or not isinstance(output, torch.Tensor):
+        if step is None:
+            return
+        if self.followers is None:  # the first step counts the calls of every module
+            step.calls[id(module)] = step.calls.get(id(module), 0) + 1
+        if not step.pending or not inputs or not isinstance(output, torch.Tensor):
             return
         entry = step.pending.pop(id(inputs[0]), None)
         if entry is None or entry[1] is not inputs[0]:
             return
-        index, _, chain = entry
+        index, _, chain, gradient_only = entry
         if is_activation(module):
             step.chains[index] = chain + [module]
-            self._measure(step, index, output, from_activation=True,
-                          non_negative=isinstance(module, NON_NEGATIVE))
+            self._measure(step, index, output, True, isinstance(module, NON_NEGATIVE),
+                          gradient_only)
         elif isinstance(module, _PASS_THROUGH) and output.shape == inputs[0].shape:
-            step.pending[id(output)] = (index, output, chain + [module])
+            step.pending[id(output)] = (index, output, chain + [module], gradient_only)
 
     def _measure(self, step, index: int, tensor, from_activation: bool,
-                 non_negative: bool = False) -> None:
+                 non_negative: bool = False, gradient_only: bool = False) -> None:
+        """A_l (unless `gradient_only`) now, and a hook for dJ/dA_l."""
         dim = self.unit_dims[index] % max(tensor.dim(), 1)
-        step.units[index] = [tensor.shape[dim] if tensor.dim() else 1] * 2
-        step.from_activation[index] = from_activation
-        step.measure(2 * index, tensor, dim, non_negative)
+        if not gradient_only:
+            step.units[index] = [tensor.shape[dim] if tensor.dim() else 1] * 2
+            step.from_activation[index] = from_activation
+            step.measure(2 * index, tensor, dim, non_negative)
         if not tensor.requires_grad:
             return
+        step.hooked[index] = True
         hook = self._gradient_hook(step, index, dim, from_activation)
         node = tensor.grad_fn
         if node is None or tensor._is_view():
@@ -185,8 +241,10 @@ class OutputStatistics:
 class _StepOutputs:
     def __init__(self, layers: int, row=None):
         self.row = row  # the CPU path's host row; None: device tensors per slot
+        self.calls = {}  # first step: id(module) -> calls
         self.seen = [False] * (2 * layers)
-        self.called = [False] * layers
+        self.called = [False] * layers  # A_l measured
+        self.hooked = [False] * layers  # a hook waits for dJ/dA_l
         self.pending = {}  # id(tensor) -> (layer index, tensor, modules passed so far)
         self.chains = {}  # layer index -> modules from Z_l to its activation (inclusive)
         self.from_activation = [False] * layers
@@ -199,6 +257,8 @@ class _StepOutputs:
     def measure(self, slot: int, tensor, dim: int, non_negative: bool = False) -> None:
         self.seen[slot] = True
         if self.row is not None:  # one pass of the C++ core, in place
+            # Not kept for one call at the end of the step: holding A_l and dJ/dA_l past their
+            # last use makes the allocator map fresh pages for the tensors that follow.
             tensor_statistics.write(tensor, dim, self.row, host_offset(slot // 2, 2 + slot % 2))
             return
         tensor = tensor.detach()
@@ -211,6 +271,20 @@ class _StepOutputs:
         # The output of an activation that is never negative is dead where its largest is 0.
         smallest = largest if non_negative else tensor.amin(dims)
         self.extremes[slot] = (largest, smallest)
+
+
+def _repeat(step, index: int, output):
+    """What a hook does with a layer's output: None (nothing), False (measure A_l and hook
+    dJ/dA_l: the layer's first output in the step) or True (hook dJ/dA_l only: the layer ran
+    without gradients, as in a reentrant checkpoint's first pass, and its recomputation
+    inside the backward pass is the output that gets one)."""
+    if step is None or not isinstance(output, torch.Tensor):
+        return None
+    if not step.called[index]:
+        return False
+    if not step.hooked[index] and output.requires_grad and recomputing():
+        return True
+    return None
 
 
 def _on(tensor, device):

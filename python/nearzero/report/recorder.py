@@ -53,6 +53,7 @@ class GradientRecorder:
         self._outputs = OutputStatistics(self.model, self.layers) if history_outputs else None
         self.history = GradientHistory(self.layers, [statistics_sizes(s) for s in shapes])
         self._open = None  # the step between begin_step and end_step
+        self._loss_in_output = True  # False once the model returned a plain tensor
         self._logged_steps = {}  # id(SummaryWriter) -> last history entry written by log_to
         self._captures = OrderedDict()  # step -> {layer name: LayerCapture}
         self._next_step = 0
@@ -74,7 +75,9 @@ class GradientRecorder:
 
     def begin_step(self, index: int = None, *, loss=None) -> "TrainingStep":
         """Start a step, as `step()` does, for training loops that call back before the
-        forward pass and after the backward pass; `end_step()` ends it."""
+        forward pass and after the backward pass; `end_step()` ends it. A step may hold
+        several forward and backward passes (gradient accumulation): the gradients are read
+        as it ends, A_l and dJ/dA_l are those of its first forward pass."""
         if self.in_step:
             raise RuntimeError("recorder.step() contexts cannot be nested")
         if self._detached:
@@ -89,7 +92,8 @@ class GradientRecorder:
         row = self.history.host_row() if _host_path(self._params()) else None
         if self._outputs is not None:
             self._outputs.start(row)
-        loss_hook = self.model.register_forward_hook(self._read_loss)
+        loss_hook = self.model.register_forward_hook(self._read_loss) if self._loss_in_output \
+            else None
         # The step's hooks (loss, history, capture) are added after any torch.compile: compiled
         # code would ignore or retrace them, so a compiled model runs eagerly inside a step.
         eager = run_eagerly()
@@ -102,11 +106,13 @@ class GradientRecorder:
         if not self.in_step:
             raise RuntimeError("end_step() without begin_step()")
         step, capture, loss_hook, row, eager = self._open
-        loss_hook.remove()
+        if loss_hook is not None:
+            loss_hook.remove()
         eager.__exit__(None, None, None)
         if loss is not None:
             step.loss = loss
         self._open = None
+        step.loss = step.step_loss()
         self._end_step(step, capture, row)
 
     def abort_step(self) -> None:
@@ -114,7 +120,8 @@ class GradientRecorder:
         if not self.in_step:
             return
         _, capture, loss_hook, _, eager = self._open
-        loss_hook.remove()
+        if loss_hook is not None:
+            loss_hook.remove()
         eager.__exit__(None, None, None)
         if self._outputs is not None:
             self._outputs.remove()
@@ -132,9 +139,13 @@ class GradientRecorder:
         return self._open[0] if self._open is not None else None
 
     def _read_loss(self, module, inputs, output):
+        if isinstance(output, torch.Tensor):  # a model that returns a tensor carries no loss
+            self._loss_in_output = False
+            return
         step = self.current_step
-        if step is not None and step.loss is None and not isinstance(output, torch.Tensor):
-            step.loss = _output_loss(output)
+        loss = _output_loss(output)
+        if step is not None and loss is not None:
+            step.add_output_loss(loss)
 
     def should_record(self, index: int) -> bool:
         return self.record_every is not None and index % self.record_every == 0
@@ -235,11 +246,35 @@ class GradientRecorder:
 
 
 class TrainingStep:
-    """The step being recorded: its index and loss (a tensor or number; None: not known)."""
+    """The step being recorded: its index and loss (a tensor or number; None: not known).
+
+    Without a loss given, the step's loss comes from the ``loss`` of the model's outputs: with
+    several forward passes (gradient accumulation) each output loss L counts with the gradient
+    that the backward pass gave it, which sums the losses as they were backpropagated
+    (L / passes, or L as it is where L is already a share of the step's loss); outputs without
+    a gradient (no backward pass) give their mean."""
 
     def __init__(self, index: int, loss=None):
         self.index = index
         self.loss = loss
+        self._output_losses = []  # (loss, [its gradient]) of every forward pass
+
+    def add_output_loss(self, loss: torch.Tensor) -> None:
+        gradient = []
+        if loss.requires_grad:
+            loss.register_hook(gradient.append)
+        self._output_losses.append((loss.detach(), gradient))
+
+    def step_loss(self):
+        if self.loss is not None or not self._output_losses:
+            return self.loss
+        if len(self._output_losses) == 1:
+            return self._output_losses[0][0]
+        with torch.no_grad():
+            weighted = [loss * gradient[0] for loss, gradient in self._output_losses if gradient]
+            if weighted:
+                return torch.stack([w.reshape(()) for w in weighted]).sum()
+            return torch.stack([loss.reshape(()) for loss, _ in self._output_losses]).mean()
 
     def __repr__(self) -> str:
         return f"TrainingStep({self.index}, loss={self.loss!r})"

@@ -19,15 +19,31 @@ def write(tensor: torch.Tensor, unit_dim: int, out, offset: int, tolerance: floa
     """Statistics of `tensor` (any strides) into the float64 NumPy array `out` at `offset`:
     `unit_dim` -1 for none; `tolerance` >= 0 also counts finite and near-zero values (units
     whose values are all finite give the mean magnitude; the units are then `unit_dim`)."""
+    tensor, code = _kernel_input(tensor)
+    _core.tensor_statistics(tensor.data_ptr(), code, tensor.shape, tensor.stride(), unit_dim,
+                            tolerance, out, offset)
+
+
+def write_batch(entries, out) -> None:
+    """`write` for every (tensor, unit_dim, offset, tolerance) of `entries`, in one call of the
+    C++ core (its fixed cost, paid once, is most of the time for small tensors)."""
+    keep, arguments = [], []
+    for tensor, unit_dim, offset, tolerance in entries:
+        tensor, code = _kernel_input(tensor)
+        keep.append(tensor)  # a copy made here lives until the core has read it
+        arguments.append((tensor.data_ptr(), code, tensor.shape, tensor.stride(), unit_dim,
+                          tolerance, offset))
+    _core.tensor_statistics_batch(arguments, out)
+
+
+def _kernel_input(tensor: torch.Tensor):
+    """The tensor the kernel reads in place (at least one dimension) and its dtype code."""
     code = _CODES.get(tensor.dtype)
     if code is None or not tensor.is_cpu or tensor.layout is not torch.strided or (
             tensor.is_neg() or tensor.is_conj()):
         tensor = _readable(tensor)
         code = _CODES[tensor.dtype]
-    if tensor.dim() == 0:
-        tensor = tensor.reshape(1)
-    _core.tensor_statistics(tensor.data_ptr(), code, tensor.shape, tensor.stride(), unit_dim,
-                            tolerance, out, offset)
+    return (tensor.reshape(1) if tensor.dim() == 0 else tensor), code
 
 
 def _readable(tensor: torch.Tensor) -> torch.Tensor:
