@@ -5,12 +5,11 @@ data (the whole batch in one process for DDP)."""
 
 import json
 import os
-import socket
-import subprocess
 import sys
 
 import numpy as np
 import pytest
+from distributed_support import WORLD, run_workers, store_url
 
 torch = pytest.importorskip("torch")
 nn = torch.nn
@@ -19,7 +18,6 @@ from nearzero import GradientRecorder  # noqa: E402
 from nearzero.report.history import STATISTICS  # noqa: E402
 
 STEPS = 4
-WORLD = 2
 BATCH = 16
 
 
@@ -110,10 +108,10 @@ def test_compiled_model_gives_the_history_of_the_plain_model():
     assert not any(m._forward_hooks for m in model.modules())
 
 
-def worker(rank: int, port: int, out: str) -> None:
+def worker(rank: int, out: str) -> None:
     import torch.distributed as dist
 
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
+    dist.init_process_group("gloo", init_method=store_url(out), rank=rank,
                             world_size=WORLD)
     try:
         model = Blocks()
@@ -128,27 +126,12 @@ def worker(rank: int, port: int, out: str) -> None:
         dist.destroy_process_group()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.mark.distributed
 def test_ddp_records_the_history_on_every_process(tmp_path):
     if not torch.distributed.is_available():
         pytest.skip("torch.distributed is not available")
-    port = free_port()
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    procs = [subprocess.Popen([sys.executable, __file__, str(rank), str(port), str(tmp_path)],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-             for rank in range(WORLD)]
-    try:
-        outputs = [p.communicate(timeout=300)[0].decode() for p in procs]
-    finally:
-        for p in procs:
-            p.kill()
-    assert all(p.returncode == 0 for p in procs), "\n".join(outputs)
+    run_workers(__file__, tmp_path)
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(WORLD)]
     whole = train(Blocks(), batches(), record_every=2).history.as_dict()
     for rank in ranks:
@@ -179,4 +162,4 @@ def test_ddp_records_the_history_on_every_process(tmp_path):
 
 
 if __name__ == "__main__":
-    worker(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3])
+    worker(int(sys.argv[1]), sys.argv[2])

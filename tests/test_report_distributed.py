@@ -4,15 +4,13 @@ process (thresholds are global, counts and sums are summed over the processes)."
 
 import json
 import os
-import socket
-import subprocess
 import sys
 
 import pytest
+from distributed_support import WORLD, run_workers, store_url
 
 torch = pytest.importorskip("torch")
 
-WORLD = 2
 FULL_BATCH = 16
 
 
@@ -45,10 +43,10 @@ def explain_overview(model, x, y, recorder_model=None):
     return explain_model(recorder, verbose=True).to_dict()
 
 
-def worker(rank: int, port: int, out: str) -> None:
+def worker(rank: int, out: str) -> None:
     import torch.distributed as dist
 
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
+    dist.init_process_group("gloo", init_method=store_url(out), rank=rank,
                             world_size=WORLD)
     try:
         from nearzero.report import measure
@@ -65,23 +63,12 @@ def worker(rank: int, port: int, out: str) -> None:
         dist.destroy_process_group()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.mark.distributed
 def test_two_processes_give_the_report_of_the_whole_batch(tmp_path, monkeypatch):
     if not torch.distributed.is_available():
         pytest.skip("torch.distributed is not available")
-    port = free_port()
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    procs = [subprocess.Popen([sys.executable, __file__, str(rank), str(port), str(tmp_path)],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-             for rank in range(WORLD)]
-    outputs = [p.communicate(timeout=300)[0].decode() for p in procs]
-    assert all(p.returncode == 0 for p in procs), "\n".join(outputs)
+    run_workers(__file__, tmp_path)
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(WORLD)]
     assert ranks[0] == ranks[1]  # every process builds the same report
 
@@ -119,4 +106,4 @@ def test_two_processes_give_the_report_of_the_whole_batch(tmp_path, monkeypatch)
 
 
 if __name__ == "__main__":
-    worker(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3])
+    worker(int(sys.argv[1]), sys.argv[2])

@@ -1,0 +1,30 @@
+"""Two local processes under torch.distributed (gloo), for the tests that run a model under DDP.
+
+The processes meet through a file store in the test's temporary folder: a TCP port picked as
+free can be taken by another program before the first process binds it.
+"""
+
+import os
+import subprocess
+import sys
+
+WORLD = 2
+
+
+def store_url(out: str) -> str:
+    return "file://" + os.path.join(os.path.abspath(out), "store")
+
+
+def run_workers(script: str, out) -> None:
+    """Runs `script` once per rank as `python script RANK OUT` and fails with their output
+    if any process fails."""
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    procs = [subprocess.Popen([sys.executable, script, str(rank), str(out)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+             for rank in range(WORLD)]
+    try:
+        outputs = [p.communicate(timeout=300)[0].decode() for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+    assert all(p.returncode == 0 for p in procs), "\n".join(outputs)
