@@ -2,11 +2,15 @@
 //
 // For a row i of x every k belongs to exactly one class of x, so grouping the row's k by class
 // leaves three multiply-adds per product (that class against the P, Z and N parts of y) instead
-// of nine. y is packed in L1-sized panels of kBlockK x B values split into per-class slots;
-// counts come from class bit masks over k and popcount.
+// of nine. y is packed in panels of B columns: at the AVX-512 level with class lane masks
+// (matmul_rows_avx512.h), below it split into per-class slots read in L1-sized slices; counts
+// come from class bit masks over k and popcount.
 #include "cpu/matmul_cpu.h"
 #include "common/parallel.h"
 #include "cpu/matmul_pack_cpu.h"
+#if defined(__AVX512F__)
+#include "cpu/matmul_rows_avx512.h"
+#endif
 
 #include <algorithm>
 #include <vector>
@@ -25,9 +29,10 @@ constexpr int64_t kFlushEvery = 128;
 static_assert(kBlockK <= kFlushEvery, "one segment must fit between two flushes");
 // Rows sharing one pass over the value panels: their partial sums stay in L2.
 constexpr int64_t kRowsPerPass = 128;
-// k is taken in chunks of this many (a multiple of kBlockK): a column panel holds one chunk
-// (kChunkK x 3 x B values: 3 MiB), so working memory does not grow with k.
-constexpr int64_t kChunkK = 8192;
+// k is taken in chunks of this many (a multiple of kBlockK): a column panel holds one chunk, so
+// working memory does not grow with k. A masked panel is read from L2 by every row: 4096 x B
+// values (512 KiB for float) fit there. A slotted one is read in L1 slices (8192 x 3 x B: 3 MiB).
+constexpr int64_t kChunkK = kMaskedPanel ? 4096 : 8192;
 static_assert(kChunkK % kBlockK == 0, "k chunks must be whole k blocks");
 // Packed rows and accumulators of one task stay within this many bytes (fewer rows per task).
 constexpr int64_t kRowBytes = int64_t(16) << 20;
@@ -80,7 +85,7 @@ inline void segment_sums_to(const PackedRow<T> &row, int64_t begin, int64_t end,
         for (int s = 1; s < S; ++s) r[s][b][v] = Vec<T>{};
       }
   const T *values = row.values.data();
-  const uint16_t *offsets = row.offsets.data();
+  const uint16_t *offsets = row.offsets.data();  // k within the chunk: panel is the chunk's start
   int64_t t = begin;
   for (; t + S <= end; t += S)
 #pragma GCC unroll 2
@@ -269,9 +274,13 @@ template <typename T> struct Workspace {
   // Clears the accumulators of `rows` rows for a new column block (`counts` only for a task
   // of several k chunks).
   template <int B> void start(int64_t rows, bool chunked) {
-    partial.assign(size_t(rows) * 9 * B, T(0));
     resize_or_throw(total, size_t(rows) * 9 * B, "matmul partial sums");  // first flush writes it
     if (chunked) resize_or_throw(counts, size_t(rows) * 9 * B, "matmul partial counts");
+    if (kMaskedPanel) {  // the row kernel adds to the totals directly
+      std::fill(total.begin(), total.end(), 0.0);
+      return;
+    }
+    partial.assign(size_t(rows) * 9 * B, T(0));
     pending.assign(size_t(rows) * 3, 0);
     flushed.assign(size_t(rows) * 3, 0);
     touched.assign(size_t(rows) * 3, 0);
@@ -280,6 +289,7 @@ template <typename T> struct Workspace {
   // Moves the partial sums of (row, class of x) `ra` into its double totals: every slot the
   // first time (that writes the totals), afterwards only the slots added to since.
   template <int B> void flush(size_t ra) {
+    if (kMaskedPanel) return;  // nothing held back: the row kernel adds to the totals directly
     double *sums = total.data() + ra * 3 * B;
     T *acc = partial.data() + ra * 3 * B;
     const bool add = flushed[ra];
@@ -306,13 +316,13 @@ __attribute__((noinline)) void rows_block_sums(const MatmulProblem<T> &p, size_t
   constexpr int B = column_block<T>();
   const int64_t blocks = (p.k + kBlockK - 1) / kBlockK;
   for (int64_t kb = 0; kb < blocks; ++kb) {
-    const T *panel = ws.columns.values.data() + kb * kBlockK * kValueSlots * B;
+    const T *panel = ws.columns.values.data();
     const int live = ws.columns.live[size_t(kb)];
     for (int64_t r = 0; r < rn; ++r) {
       const PackedRow<T> &row = ws.rows[first + size_t(r)];
       if (!row.finite) continue;
       for (int a = 0; a < 3; ++a) {
-        const int64_t begin = row.bounds[size_t(kb * 3 + a)], end = row.bounds[size_t(kb * 3 + a + 1)];
+        const int64_t begin = row.begin(a, kb), end = row.begin(a, kb + 1);
         if (begin == end) continue;
         const size_t ra = (acc_first + size_t(r)) * 3 + size_t(a);
         if (ws.pending[ra] + (end - begin) > kFlushEvery)  // it would overfill the partials
@@ -328,6 +338,32 @@ __attribute__((noinline)) void rows_block_sums(const MatmulProblem<T> &p, size_t
     }
   }
 }
+
+#if defined(__AVX512F__)
+// The AVX-512 form of rows_block_sums: each row's classes in turn against the whole masked
+// panel, straight into the double totals.
+template <typename T>
+void rows_block_sums_masked(size_t first, int64_t rn, size_t acc_first, Workspace<T> &ws) {
+  constexpr int B = column_block<T>();
+  const ColumnPanel<T> &cols = ws.columns;
+  int live = 0;
+  for (uint8_t l : cols.live) live |= l;
+  const int slots = live & 7;
+  const Form form = panel_form(cols, live);
+  for (int64_t r = 0; r < rn; ++r) {
+    const PackedRow<T> &row = ws.rows[first + size_t(r)];
+    if (!row.finite) continue;
+    double *sums = ws.total.data() + (acc_first + size_t(r)) * 9 * B;
+    for (int a = 0; a < 3; ++a) {
+      const int64_t begin = row.begin(a, 0), end = row.begin(a, row.words);
+      // Exact-zero near-zero values meet no inf here (0 * inf is NaN): their products are 0.
+      if (begin == end || (a == kNearZero && row.zero_near && !(live & kSlotInfinite))) continue;
+      class_sums(row.values.data() + begin, row.offsets.data() + begin, end - begin, cols, slots,
+                 form, kFlushEvery, sums + a * 3 * B);
+    }
+  }
+}
+#endif
 
 // Per thread: the workspace, the result writer and one row's counts of one k chunk.
 template <typename T> struct MatmulThread {
@@ -425,7 +461,11 @@ void matmul_classify_cpu(const MatmulProblem<T> &p, const ClassifyOutput &out) {
               if (repack)
                 for (int64_t r = first; r < first + rn; ++r)
                   pack_row(sub, xc + (i_begin + r) * p.x_row_stride, words, ws.rows[size_t(r)]);
+#if defined(__AVX512F__)
+              rows_block_sums_masked(size_t(first), rn, size_t(acc0), ws);
+#else
               rows_block_sums(sub, size_t(first), rn, size_t(acc0), ws);
+#endif
               for (int64_t r = first; r < first + rn; ++r) {
                 const PackedRow<T> &row = ws.rows[size_t(r)];
                 const size_t acc = size_t(acc0 + r - first);

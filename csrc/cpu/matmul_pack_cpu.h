@@ -34,15 +34,22 @@ inline int popcount64(uint64_t v) {
 #endif
 }
 
-// One row of x: its values grouped by k block, then by class within the block.
+// One row of x over one k chunk: its values grouped by class, in k order within a class, so
+// that the values of one class are one run over the whole chunk and, cut at the k blocks, one
+// run per k block.
 template <typename T> struct PackedRow {
   std::vector<T> values;
-  std::vector<uint16_t> offsets;   // k - (k block start) of each value
-  std::vector<int64_t> bounds;     // [k block * 3 + class], size blocks * 3 + 1
+  std::vector<uint16_t> offsets;   // k - (k chunk start) of each value
+  std::vector<int64_t> bounds;     // [class * (words + 1) + k block]: first value of the block
   std::vector<uint64_t> bits;      // [class][word] over the whole of k
+  int64_t words;
   int64_t class_totals[3];
   bool complete;                   // no NaN: derived counts are exact
   bool finite;                     // no inf: 0 * inf cannot leak into other classes' sums
+  bool zero_near;                  // every near-zero value is an exact zero (post-ReLU rows)
+
+  // Values [begin(c, w), begin(c, w + 1)) are class c's in k block w; w = words ends class c.
+  int64_t begin(int c, int64_t w) const { return bounds[size_t(c * (words + 1) + w)]; }
 };
 
 // Class bit masks of up to 64 values (bit i: value i), whether every value has a class (no NaN),
@@ -100,40 +107,59 @@ static_assert(kBlockK == 64, "k blocks and bit-mask words must coincide");
 
 template <typename T>
 void pack_row(const MatmulProblem<T> &p, const T *x_row, int64_t words, PackedRow<T> &row) {
+  row.words = words;
   row.bits.resize(size_t(3) * words);
-  row.bounds.resize(size_t(words) * 3 + 1);
+  row.bounds.resize(size_t(3) * (words + 1));
   row.values.resize(size_t(p.k));
   row.offsets.resize(size_t(p.k));
-  row.complete = row.finite = true;
-  row.class_totals[0] = row.class_totals[1] = row.class_totals[2] = 0;
-  row.bounds[0] = 0;
-  int64_t at = 0;
+  row.complete = row.finite = row.zero_near = true;
   for (int64_t w = 0; w < words; ++w) {
-    const T *first = x_row + w * kBlockK * p.x_col_stride;
     const int n = int(std::min<int64_t>(kBlockK, p.k - w * kBlockK));
-    const WordMasks m = classify_word(first, p.x_col_stride, n, p.x_threshold);
+    const WordMasks m = classify_word(x_row + w * kBlockK * p.x_col_stride, p.x_col_stride, n,
+                                      p.x_threshold);
     row.complete = row.complete && m.complete;
     row.finite = row.finite && !m.infinite;
-    for (int c = 0; c < 3; ++c) {
-      row.bits[size_t(c) * words + w] = m.cls[c];
-      row.class_totals[c] += popcount64(m.cls[c]);
-      for (uint64_t rest = m.cls[c]; rest != 0; rest &= rest - 1) {
+    row.zero_near = row.zero_near && !m.near_nonzero;
+    for (int c = 0; c < 3; ++c) row.bits[size_t(c) * words + w] = m.cls[c];
+  }
+  int64_t at = 0;  // classes one after the other: a first pass counts, this one places
+  for (int c = 0; c < 3; ++c) {
+    const int64_t first = at;
+    for (int64_t w = 0; w < words; ++w) {
+      row.bounds[size_t(c * (words + 1) + w)] = at;
+      const T *block = x_row + w * kBlockK * p.x_col_stride;
+      for (uint64_t rest = row.bits[size_t(c) * words + w]; rest != 0; rest &= rest - 1) {
         const int i = __builtin_ctzll(rest);
-        row.values[size_t(at)] = first[i * p.x_col_stride];
-        row.offsets[size_t(at)] = uint16_t(i);
+        row.values[size_t(at)] = block[i * p.x_col_stride];
+        row.offsets[size_t(at)] = uint16_t(w * kBlockK + i);
         ++at;
       }
-      row.bounds[size_t(w) * 3 + c + 1] = at;
     }
+    row.bounds[size_t(c * (words + 1) + words)] = at;
+    row.class_totals[c] = at - first;
   }
 }
 
-// One block of B columns of y over the whole of k: values as [k][class][column] with the other
-// classes' slots zero, read in L1-sized slices of kBlockK rows; class bit masks and totals.
+// One block of B columns of y over the whole of a k chunk. Where AVX-512 is on, the values are
+// kept as they are, [k][column], with a lane mask per k and class (one bit per column): the
+// row kernel takes them with masked multiply-adds, so one load of y serves all three classes.
+// Without mask registers (AVX2 and below) each class has a slot of its own, [k][class][column],
+// with the other classes' entries zero, read in L1-sized slices of kBlockK rows.
+#if defined(__AVX512F__)
+constexpr bool kMaskedPanel = true;
+constexpr int kValueSlots = 1;
+#else
+constexpr bool kMaskedPanel = false;
 constexpr int kValueSlots = 3;
+#endif
+// Columns per 512-bit vector, and the vectors of a column block.
+template <typename T> constexpr int mask_lanes() { return int(64 / sizeof(T)); }
+template <typename T> constexpr int mask_vectors() { return column_block<T>() / mask_lanes<T>(); }
+static_assert(column_block<float>() <= 32 && column_block<double>() <= 32, "one 32-bit mask");
 constexpr uint8_t kSlotInfinite = 8;
 template <typename T> struct ColumnPanel {
-  AlignedVector<T> values;      // [k][class][column], 32-byte loads
+  AlignedVector<T> values;      // [k][slot][column], 32-byte loads
+  AlignedVector<uint32_t> masks;  // kMaskedPanel: [k][class], bit j = column j
   std::vector<uint8_t> live;    // [k block]: bit b when class b's slot holds a nonzero value,
                                 // kSlotInfinite when some value is +-inf
   std::vector<uint64_t> bits;   // [class][word][column]
@@ -147,6 +173,7 @@ void pack_columns(const MatmulProblem<T> &p, const T *y, int64_t j0, int jn, int
                   ColumnPanel<T> &panel) {
   constexpr int B = column_block<T>();
   panel.values.assign(size_t(words) * kBlockK * kValueSlots * B, T(0));
+  if (kMaskedPanel) panel.masks.assign(size_t(words) * kBlockK * 3, 0);
   panel.bits.assign(size_t(B) * 3 * words, 0);
   panel.totals.assign(size_t(B) * 3, 0);
   panel.complete = true;
@@ -165,11 +192,19 @@ void pack_columns(const MatmulProblem<T> &p, const T *y, int64_t j0, int jn, int
       const WordMasks m = classify_word(column, 1, n, p.y_threshold);
       panel.complete = panel.complete && m.complete;
       live |= m.infinite ? kSlotInfinite : 0;
+      if (kMaskedPanel)
+        for (int i = 0; i < n; ++i) panel.values[size_t(w * kBlockK + i) * B + j] = column[i];
       for (int c = 0; c < 3; ++c) {
         panel.bits[(size_t(c) * words + w) * B + j] = m.cls[c];
         panel.totals[size_t(j) * 3 + c] += popcount64(m.cls[c]);
         panel.present[c] = panel.present[c] || m.cls[c] != 0;
         live |= uint8_t(c == kNearZero ? m.near_nonzero : m.cls[c] != 0) << c;
+        if (kMaskedPanel) {
+          uint32_t *mask = panel.masks.data() + w * kBlockK * 3 + c;
+          for (uint64_t rest = m.cls[c]; rest != 0; rest &= rest - 1)
+            mask[__builtin_ctzll(rest) * 3] |= 1u << j;
+          continue;
+        }
         T *slot = panel.values.data() + (w * kBlockK * kValueSlots + c) * B + j;
         for (uint64_t rest = m.cls[c]; rest != 0; rest &= rest - 1) {
           const int i = __builtin_ctzll(rest);
