@@ -13,6 +13,7 @@
 #endif
 
 #include <algorithm>
+#include <type_traits>
 #include <vector>
 
 #if defined(__AVX2__)
@@ -38,6 +39,8 @@ static_assert(kChunkK % kBlockK == 0, "k chunks must be whole k blocks");
 constexpr int64_t kRowBytes = int64_t(16) << 20;
 // With fewer rows than this per thread, a long k is split between threads instead of rows.
 constexpr int64_t kMinRowsPerThread = 64;
+// Full results of at least this many bytes are written with streaming stores (AVX-512 level).
+constexpr int64_t kStreamBytes = int64_t(16) << 20;
 // Largest buffer of per-split cell sums (all threads' splits of a split-k product).
 constexpr int64_t kSplitBytes = int64_t(256) << 20;
 
@@ -277,7 +280,7 @@ template <typename T> struct Workspace {
     resize_or_throw(total, size_t(rows) * 9 * B, "matmul partial sums");  // first flush writes it
     if (chunked) resize_or_throw(counts, size_t(rows) * 9 * B, "matmul partial counts");
     if (kMaskedPanel) {  // the row kernel adds to the totals directly
-      std::fill(total.begin(), total.end(), 0.0);
+      if (chunked) std::fill(total.begin(), total.end(), 0.0);  // else zeroed row by row, in L1
       return;
     }
     partial.assign(size_t(rows) * 9 * B, T(0));
@@ -341,9 +344,10 @@ __attribute__((noinline)) void rows_block_sums(const MatmulProblem<T> &p, size_t
 
 #if defined(__AVX512F__)
 // The AVX-512 form of rows_block_sums: each row's classes in turn against the whole masked
-// panel, straight into the double totals.
+// panel, straight into the double totals (set to zero first where `fresh`).
 template <typename T>
-void rows_block_sums_masked(size_t first, int64_t rn, size_t acc_first, Workspace<T> &ws) {
+void rows_block_sums_masked(size_t first, int64_t rn, size_t acc_first, bool fresh,
+                            Workspace<T> &ws) {
   constexpr int B = column_block<T>();
   const ColumnPanel<T> &cols = ws.columns;
   int live = 0;
@@ -352,8 +356,9 @@ void rows_block_sums_masked(size_t first, int64_t rn, size_t acc_first, Workspac
   const Form form = panel_form(cols, live);
   for (int64_t r = 0; r < rn; ++r) {
     const PackedRow<T> &row = ws.rows[first + size_t(r)];
-    if (!row.finite) continue;
     double *sums = ws.total.data() + (acc_first + size_t(r)) * 9 * B;
+    if (fresh) std::fill(sums, sums + 9 * B, 0.0);
+    if (!row.finite) continue;
     for (int a = 0; a < 3; ++a) {
       const int64_t begin = row.begin(a, 0), end = row.begin(a, row.words);
       // Exact-zero near-zero values meet no inf here (0 * inf is NaN): their products are 0.
@@ -362,6 +367,45 @@ void rows_block_sums_masked(size_t first, int64_t rn, size_t acc_first, Workspac
                  form, kFlushEvery, sums + a * 3 * B);
     }
   }
+}
+#endif
+
+#if defined(__AVX512F__)
+// The full result's counts and sums of one row's B cells, written plane by plane with
+// streaming stores. A large result is written once and not read back by the kernel: plain
+// stores would first read each line of it from memory (72 MB of reads for 1024 x 1024 cells).
+// Only for whole 64-byte lines of int32 counts; false (nothing written) otherwise.
+template <typename T>
+bool stream_row(const ClassifyOutput &out, int64_t cell0, int jn, const int64_t *counts,
+                const double *sums) {
+  constexpr int B = column_block<T>();
+  int32_t *count_out = static_cast<int32_t *>(out.counts) + cell0;
+  T *sum_out = static_cast<T *>(out.sums) + cell0;
+  const bool lines = (reinterpret_cast<uintptr_t>(count_out) | reinterpret_cast<uintptr_t>(sum_out) |
+                      uintptr_t(out.pair_stride * 4)) % 64 == 0;
+  if (out.mode != ReduceMode::kNone || out.mask != nullptr || out.cell_stride != 1 ||
+      out.counts_int64 || jn != B || !lines)
+    return false;
+  for (int q = 0; q < 9; ++q, count_out += out.pair_stride, sum_out += out.pair_stride) {
+    const int64_t *c = counts + q * B;
+    const double *v = sums + q * B;
+    for (int j = 0; j < B; j += 16) {  // 16 counts: one line
+      const __m256i low = _mm512_cvtepi64_epi32(_mm512_loadu_si512(c + j));
+      const __m256i high = _mm512_cvtepi64_epi32(_mm512_loadu_si512(c + j + 8));
+      _mm512_stream_si512(reinterpret_cast<__m512i *>(count_out + j),
+                          _mm512_inserti64x4(_mm512_castsi256_si512(low), high, 1));
+    }
+    if constexpr (std::is_same<T, float>::value) {
+      for (int j = 0; j < B; j += 16) {
+        const __m256 low = _mm512_cvtpd_ps(_mm512_loadu_pd(v + j));
+        const __m256 high = _mm512_cvtpd_ps(_mm512_loadu_pd(v + j + 8));
+        _mm512_stream_ps(sum_out + j, _mm512_insertf32x8(_mm512_castps256_ps512(low), high, 1));
+      }
+    } else {
+      for (int j = 0; j < B; j += 8) _mm512_stream_pd(sum_out + j, _mm512_loadu_pd(v + j));
+    }
+  }
+  return true;
 }
 #endif
 
@@ -422,6 +466,10 @@ void matmul_classify_cpu(const MatmulProblem<T> &p, const ClassifyOutput &out) {
     resize_or_throw(split_sums, size_t(plan.splits * cells * 9), "matmul split sums");
     resize_or_throw(split_counts, size_t(plan.splits * cells * 9), "matmul split counts");
   }
+#if defined(__AVX512F__)
+  // Streaming stores where the full result is larger than the caches could keep anyway.
+  const bool stream = out.mode == ReduceMode::kNone && cells * 9 * (4 + int64_t(sizeof(T))) >= kStreamBytes;
+#endif
   ParallelRun run;
   run.tasks(
       plan.base * plan.splits, [&] { return MatmulThread<T>{{}, CellWriter<T>(out), {}}; },
@@ -462,7 +510,7 @@ void matmul_classify_cpu(const MatmulProblem<T> &p, const ClassifyOutput &out) {
                 for (int64_t r = first; r < first + rn; ++r)
                   pack_row(sub, xc + (i_begin + r) * p.x_row_stride, words, ws.rows[size_t(r)]);
 #if defined(__AVX512F__)
-              rows_block_sums_masked(size_t(first), rn, size_t(acc0), ws);
+              rows_block_sums_masked(size_t(first), rn, size_t(acc0), !chunked || c == c_begin, ws);
 #else
               rows_block_sums(sub, size_t(first), rn, size_t(acc0), ws);
 #endif
@@ -485,6 +533,9 @@ void matmul_classify_cpu(const MatmulProblem<T> &p, const ClassifyOutput &out) {
                 const int64_t cell0 = (batch * p.n + i_begin + r) * p.m + j0;
                 const double *sums = ws.total.data() + acc * 9 * B;
                 if (plan.splits == 1) {
+#if defined(__AVX512F__)
+                  if (stream && stream_row<T>(out, cell0, jn, counts, sums)) continue;
+#endif
                   thread.writer.emit_run(cell0, jn, counts, sums, B);
                   continue;
                 }
@@ -499,7 +550,12 @@ void matmul_classify_cpu(const MatmulProblem<T> &p, const ClassifyOutput &out) {
           }
         }
       },
-      [&](MatmulThread<T> &thread) { thread.writer.merge_into(); });
+      [&](MatmulThread<T> &thread) {
+#if defined(__AVX512F__)
+        _mm_sfence();  // this thread's streaming stores are visible before the result is read
+#endif
+        thread.writer.merge_into();
+      });
   if (plan.splits > 1) {  // each cell's k ranges, added in order
     run.tasks(
         cells, [&] { return CellWriter<T>(out); },
