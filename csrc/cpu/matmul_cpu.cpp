@@ -325,7 +325,7 @@ __attribute__((noinline)) void rows_block_sums(const MatmulProblem<T> &p, size_t
       const PackedRow<T> &row = ws.rows[first + size_t(r)];
       if (!row.finite) continue;
       for (int a = 0; a < 3; ++a) {
-        const int64_t begin = row.begin(a, kb), end = row.begin(a, kb + 1);
+        const int64_t begin = row.start(a, kb), end = row.stop(a, kb);
         if (begin == end) continue;
         const size_t ra = (acc_first + size_t(r)) * 3 + size_t(a);
         if (ws.pending[ra] + (end - begin) > kFlushEvery)  // it would overfill the partials
@@ -360,7 +360,7 @@ void rows_block_sums_masked(size_t first, int64_t rn, size_t acc_first, bool fre
     if (fresh) std::fill(sums, sums + 9 * B, 0.0);
     if (!row.finite) continue;
     for (int a = 0; a < 3; ++a) {
-      const int64_t begin = row.begin(a, 0), end = row.begin(a, row.words);
+      const int64_t begin = row.start(a, 0), end = row.stop(a, row.words - 1);
       // Exact-zero near-zero values meet no inf here (0 * inf is NaN): their products are 0.
       if (begin == end || (a == kNearZero && row.zero_near && !(live & kSlotInfinite))) continue;
       class_sums(row.values.data() + begin, row.offsets.data() + begin, end - begin, cols, slots,

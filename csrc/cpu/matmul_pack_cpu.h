@@ -34,13 +34,24 @@ inline int popcount64(uint64_t v) {
 #endif
 }
 
-// One row of x over one k chunk: its values grouped by class, in k order within a class, so
-// that the values of one class are one run over the whole chunk and, cut at the k blocks, one
-// run per k block.
+// Where AVX-512 is on, column panels carry class lane masks (see ColumnPanel) and rows are read
+// class by class; below it each class of y has a value slot of its own.
+#if defined(__AVX512F__)
+constexpr bool kMaskedPanel = true;
+constexpr int kValueSlots = 1;
+#else
+constexpr bool kMaskedPanel = false;
+constexpr int kValueSlots = 3;
+#endif
+
+// One row of x over one k chunk, its values grouped by class and k block. With a masked panel
+// (AVX-512) class-major: the values of one class are one run over the whole chunk, read in one
+// go. Otherwise block-major: the rows of a pass are read block by block, and the runs of one
+// block lie together for the prefetcher (class-major measured 40% slower there).
 template <typename T> struct PackedRow {
   std::vector<T> values;
   std::vector<uint16_t> offsets;   // k - (k chunk start) of each value
-  std::vector<int64_t> bounds;     // [class * (words + 1) + k block]: first value of the block
+  std::vector<int64_t> bounds;     // first value of each (class, k block) run, and the end
   std::vector<uint64_t> bits;      // [class][word] over the whole of k
   int64_t words;
   int64_t class_totals[3];
@@ -48,8 +59,12 @@ template <typename T> struct PackedRow {
   bool finite;                     // no inf: 0 * inf cannot leak into other classes' sums
   bool zero_near;                  // every near-zero value is an exact zero (post-ReLU rows)
 
-  // Values [begin(c, w), begin(c, w + 1)) are class c's in k block w; w = words ends class c.
-  int64_t begin(int c, int64_t w) const { return bounds[size_t(c * (words + 1) + w)]; }
+  // Values [start(c, w), stop(c, w)) are class c's in k block w.
+  static int64_t run(int c, int64_t w, int64_t words) {
+    return kMaskedPanel ? c * (words + 1) + w : w * 3 + c;
+  }
+  int64_t start(int c, int64_t w) const { return bounds[size_t(run(c, w, words))]; }
+  int64_t stop(int c, int64_t w) const { return bounds[size_t(run(c, w, words) + 1)]; }
 };
 
 // Class bit masks of up to 64 values (bit i: value i), whether every value has a class (no NaN),
@@ -113,6 +128,7 @@ void pack_row(const MatmulProblem<T> &p, const T *x_row, int64_t words, PackedRo
   row.values.resize(size_t(p.k));
   row.offsets.resize(size_t(p.k));
   row.complete = row.finite = row.zero_near = true;
+  row.class_totals[0] = row.class_totals[1] = row.class_totals[2] = 0;
   for (int64_t w = 0; w < words; ++w) {
     const int n = int(std::min<int64_t>(kBlockK, p.k - w * kBlockK));
     const WordMasks m = classify_word(x_row + w * kBlockK * p.x_col_stride, p.x_col_stride, n,
@@ -120,43 +136,45 @@ void pack_row(const MatmulProblem<T> &p, const T *x_row, int64_t words, PackedRo
     row.complete = row.complete && m.complete;
     row.finite = row.finite && !m.infinite;
     row.zero_near = row.zero_near && !m.near_nonzero;
-    for (int c = 0; c < 3; ++c) row.bits[size_t(c) * words + w] = m.cls[c];
-  }
-  int64_t at = 0;  // classes one after the other: a first pass counts, this one places
-  for (int c = 0; c < 3; ++c) {
-    const int64_t first = at;
-    for (int64_t w = 0; w < words; ++w) {
-      row.bounds[size_t(c * (words + 1) + w)] = at;
-      const T *block = x_row + w * kBlockK * p.x_col_stride;
-      for (uint64_t rest = row.bits[size_t(c) * words + w]; rest != 0; rest &= rest - 1) {
-        const int i = __builtin_ctzll(rest);
-        row.values[size_t(at)] = block[i * p.x_col_stride];
-        row.offsets[size_t(at)] = uint16_t(w * kBlockK + i);
-        ++at;
-      }
+    for (int c = 0; c < 3; ++c) {
+      row.bits[size_t(c) * words + w] = m.cls[c];
+      row.class_totals[c] += popcount64(m.cls[c]);
     }
-    row.bounds[size_t(c * (words + 1) + words)] = at;
-    row.class_totals[c] = at - first;
+  }
+  int64_t at = 0;
+  auto place = [&](int c, int64_t w) {  // the run of (c, w), at `at`
+    row.bounds[size_t(PackedRow<T>::run(c, w, words))] = at;
+    const T *block = x_row + w * kBlockK * p.x_col_stride;
+    for (uint64_t rest = row.bits[size_t(c) * words + w]; rest != 0; rest &= rest - 1) {
+      const int i = __builtin_ctzll(rest);
+      row.values[size_t(at)] = block[i * p.x_col_stride];
+      row.offsets[size_t(at)] = uint16_t(w * kBlockK + i);
+      ++at;
+    }
+  };
+  if (kMaskedPanel) {
+    for (int c = 0; c < 3; ++c) {
+      for (int64_t w = 0; w < words; ++w) place(c, w);
+      row.bounds[size_t(PackedRow<T>::run(c, words, words))] = at;
+    }
+  } else {
+    for (int64_t w = 0; w < words; ++w)
+      for (int c = 0; c < 3; ++c) place(c, w);
+    row.bounds[size_t(3 * words)] = at;
   }
 }
+
+// Columns per 512-bit vector, and the vectors of a column block.
+template <typename T> constexpr int mask_lanes() { return int(64 / sizeof(T)); }
+template <typename T> constexpr int mask_vectors() { return column_block<T>() / mask_lanes<T>(); }
+static_assert(column_block<float>() <= 32 && column_block<double>() <= 32, "one 32-bit mask");
+constexpr uint8_t kSlotInfinite = 8;
 
 // One block of B columns of y over the whole of a k chunk. Where AVX-512 is on, the values are
 // kept as they are, [k][column], with a lane mask per k and class (one bit per column): the
 // row kernel takes them with masked multiply-adds, so one load of y serves all three classes.
 // Without mask registers (AVX2 and below) each class has a slot of its own, [k][class][column],
 // with the other classes' entries zero, read in L1-sized slices of kBlockK rows.
-#if defined(__AVX512F__)
-constexpr bool kMaskedPanel = true;
-constexpr int kValueSlots = 1;
-#else
-constexpr bool kMaskedPanel = false;
-constexpr int kValueSlots = 3;
-#endif
-// Columns per 512-bit vector, and the vectors of a column block.
-template <typename T> constexpr int mask_lanes() { return int(64 / sizeof(T)); }
-template <typename T> constexpr int mask_vectors() { return column_block<T>() / mask_lanes<T>(); }
-static_assert(column_block<float>() <= 32 && column_block<double>() <= 32, "one 32-bit mask");
-constexpr uint8_t kSlotInfinite = 8;
 template <typename T> struct ColumnPanel {
   AlignedVector<T> values;      // [k][slot][column], 32-byte loads
   AlignedVector<uint32_t> masks;  // kMaskedPanel: [k][class], bit j = column j
