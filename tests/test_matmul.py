@@ -126,6 +126,31 @@ def test_matmul_zero_times_inf_is_nan_in_its_class(rng):
     np.testing.assert_array_equal(counts.sum(-1), np.full((9, 40), 130))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m", [512, 520])
+def test_matmul_large_result(rng, m, dtype):
+    # A full result of 16 MiB or more is written with streaming stores at the AVX-512 level,
+    # where its rows start on whole cache lines (m = 512: all of them; m = 520: every other row,
+    # and never the last column block); the others take the plain writer.
+    x, y = sample(rng, (512, 24), "normal", dtype), sample(rng, (24, m), "discrete", dtype)
+    counts, sums, (tx, ty) = nz.matmul_classify(x, y, 0.8, return_thresholds=True)
+    assert counts.nbytes + sums.nbytes >= 16 << 20
+    check(x, y, counts, sums, tx, ty)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_matmul_near_zero_sums_beside_large_products(rng, dtype):
+    # Large P and N values of y beside tiny near-zero ones: where the kernel takes the near-zero
+    # sums as the total less the P and N sums, their error must still be within SPEC §4's bound,
+    # over long runs of one class (several flushes of the partial sums).
+    x = sample(rng, (6, 3000), "normal", dtype)
+    y = sample(rng, (3000, 40), "normal", dtype)
+    y = np.where(np.abs(y) > 0.3, y * 1e4, y * 1e-4).astype(dtype)
+    counts, sums, (tx, ty) = nz.matmul_classify(x, y, thresholds=(0.1, 1.0),
+                                                return_thresholds=True)
+    check(x, y, counts, sums, tx, ty)
+
+
 @pytest.mark.parametrize("form", [0.25, (0.25, None), (None, 0.5), [0.1, 0.3], np.float64(0.2)])
 def test_threshold_forms(rng, form):
     x, y = sample(rng, (5, 8), "normal"), sample(rng, (8, 3), "normal")
