@@ -157,25 +157,31 @@ void exact_row_sums(const MatmulProblem<T> &p, const T *x_row, const T *y, int64
 }
 
 #if defined(__AVX512BW__)
-// out[j] += popcount(x[w] & y[w * B + j]) with 512-bit vectors, eight columns to a vector:
-// one vpopcntq per eight words. Only where the CPU has AVX512_VPOPCNTDQ (Ice Lake, Zen 4 and
-// later), which x86-64-v4 does not include: checked at run time; other AVX-512 CPUs
-// (Skylake-X) take the AVX2 nibble lookup below.
-template <int B>
-__attribute__((target("avx512vpopcntdq"))) void add_matches_vpopcnt(const uint64_t *x,
-                                                                    const uint64_t *y,
-                                                                    int64_t words, int64_t *out) {
+// out[i][j] += popcount(x[i][w] & y[w * B + j]) for X rows of bits x[i] with 512-bit vectors,
+// eight columns to a vector: one vpopcntq per eight words, each load of y serving the X rows.
+// Only where the CPU has AVX512_VPOPCNTDQ (Ice Lake, Zen 4 and later), which x86-64-v4 does
+// not include: checked at run time; other AVX-512 CPUs (Skylake-X) take the AVX2 nibble lookup
+// below.
+template <int B, int X>
+__attribute__((target("avx512vpopcntdq"))) void add_matches_vpopcnt(
+    const uint64_t *const (&x)[X], const uint64_t *y, int64_t words, int64_t *const (&out)[X]) {
   constexpr int G = B / 8;
-  __m512i total[G];
-  for (int g = 0; g < G; ++g) total[g] = _mm512_setzero_si512();
+  __m512i total[X][G];
+  for (int i = 0; i < X; ++i)
+    for (int g = 0; g < G; ++g) total[i][g] = _mm512_setzero_si512();
   for (int64_t w = 0; w < words; ++w) {
-    const __m512i xw = _mm512_set1_epi64(int64_t(x[w]));
-    for (int g = 0; g < G; ++g)
-      total[g] = _mm512_add_epi64(
-          total[g], _mm512_popcnt_epi64(_mm512_and_si512(xw, _mm512_loadu_si512(y + w * B + 8 * g))));
+    __m512i xw[X];
+    for (int i = 0; i < X; ++i) xw[i] = _mm512_set1_epi64(int64_t(x[i][w]));
+    for (int g = 0; g < G; ++g) {
+      const __m512i yw = _mm512_loadu_si512(y + w * B + 8 * g);
+      for (int i = 0; i < X; ++i)
+        total[i][g] = _mm512_add_epi64(total[i][g], _mm512_popcnt_epi64(_mm512_and_si512(xw[i], yw)));
+    }
   }
-  for (int g = 0; g < G; ++g)
-    _mm512_storeu_si512(out + 8 * g, _mm512_add_epi64(_mm512_loadu_si512(out + 8 * g), total[g]));
+  for (int i = 0; i < X; ++i)
+    for (int g = 0; g < G; ++g)
+      _mm512_storeu_si512(out[i] + 8 * g,
+                          _mm512_add_epi64(_mm512_loadu_si512(out[i] + 8 * g), total[i][g]));
 }
 
 inline bool cpu_has_vpopcntdq() {
@@ -189,7 +195,7 @@ template <int B>
 void add_matches(const uint64_t *x, const uint64_t *y, int64_t words, int64_t *out) {
 #if defined(__AVX512BW__)
   static_assert(B % 8 == 0, "column block must be a multiple of 8");
-  if (cpu_has_vpopcntdq()) return add_matches_vpopcnt<B>(x, y, words, out);
+  if (cpu_has_vpopcntdq()) return add_matches_vpopcnt<B, 1>({x}, y, words, {out});
 #endif
 #if defined(__AVX2__)
   // Per-byte popcounts by nibble lookup, four columns to a vector, added as bytes for up to 31
@@ -242,13 +248,22 @@ void row_counts(const PackedRow<T> &row, const ColumnPanel<T> &cols, int jn, int
   constexpr int B = column_block<T>();
   const bool complete = row.complete && cols.complete;
   for (int q = 0; q < 9 * B; ++q) counts[q] = 0;
-  for (int a = 0; a < 3; ++a)
-    for (int b = 0; b < 3; ++b) {
-      const bool derived = complete && (a == kNearZero || b == kNearZero);
-      if (derived || row.class_totals[a] == 0 || !cols.present[b]) continue;
-      add_matches<B>(row.bits.data() + size_t(a) * words, cols.bits.data() + size_t(b) * words * B,
-                     words, counts + class_pair_index(a, b) * B);
+  for (int b = 0; b < 3; ++b) {
+    if (!cols.present[b]) continue;
+    const uint64_t *y = cols.bits.data() + size_t(b) * words * B;
+    int rows[3], n = 0;  // classes of x that need (a, b) from popcounts
+    for (int a = 0; a < 3; ++a)
+      if (!(complete && (a == kNearZero || b == kNearZero)) && row.class_totals[a] != 0) rows[n++] = a;
+    auto bits = [&](int i) { return row.bits.data() + size_t(rows[i]) * words; };
+    auto out = [&](int i) { return counts + class_pair_index(rows[i], b) * B; };
+#if defined(__AVX512BW__)
+    if (n == 2 && cpu_has_vpopcntdq()) {  // P and N rows against one load of y
+      add_matches_vpopcnt<B, 2>({bits(0), bits(1)}, y, words, {out(0), out(1)});
+      continue;
     }
+#endif
+    for (int i = 0; i < n; ++i) add_matches<B>(bits(i), y, words, out(i));
+  }
   if (!complete) return;
   for (int j = 0; j < jn; ++j) {
     int64_t *c = counts + j;
