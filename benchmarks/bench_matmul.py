@@ -1,8 +1,11 @@
 """matmul_classify at 1024x1024x1024 float32: fused vs plain x @ y vs the unfused reference.
 
-Targets on a 2-core CPU: fused <= 8x the plain product, reference / fused >= 5x. Two second
-operands: post-ReLU (no N values, Z values exactly 0: the kernel skips those slots, as for the
-activations of a weight gradient) and normal (all three classes everywhere: no slot skipped).
+Targets on a 2-core AVX-512 CPU (docs/benchmarks.md has the figures): y normal, fused <= 6x
+torch's x @ y and reference / fused >= 5x; y post-ReLU, fused <= 4x. Two second operands:
+post-ReLU (no N values, Z values exactly 0: the kernel skips those products, as for the
+activations of a weight gradient) and normal (all three classes everywhere: none skipped).
+On a busy machine run it single-threaded as well (OMP_NUM_THREADS=1): every side then runs on
+one core, and the ratios move less with the load.
 """
 
 import numpy as np
@@ -40,8 +43,10 @@ def test_matmul_classify_1024(benchmark, rng, y_kind):
         "fused / torch": ("fused matmul_classify", "torch x @ y"),
         "reference / fused": ("unfused reference", "fused matmul_classify"),
     }, benchmark)
-    ratios["fused / fastest plain"] = max(ratios["fused / numpy"], ratios["fused / torch"])
     benchmark.pedantic(nz.matmul_classify, args=(x, y), kwargs={"thresholds": (tx, ty)},
                        rounds=3, iterations=1)
-    print(f"  targets: fused <= 8x plain: {ratios['fused / fastest plain'] <= 8}, "
-          f"reference >= 5x fused: {ratios['reference / fused'] >= 5}")
+    if y_kind == "relu":
+        print(f"  target: fused <= 4x torch: {ratios['fused / torch'] <= 4}")
+    else:
+        print(f"  targets: fused <= 6x torch: {ratios['fused / torch'] <= 6}, "
+              f"reference >= 5x fused: {ratios['reference / fused'] >= 5}")

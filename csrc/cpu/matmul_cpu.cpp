@@ -371,6 +371,12 @@ void rows_block_sums_masked(size_t first, int64_t rn, size_t acc_first, bool fre
   const Form form = panel_form(cols, live);
   for (int64_t r = 0; r < rn; ++r) {
     const PackedRow<T> &row = ws.rows[first + size_t(r)];
+    if (r + 1 < rn) {  // the next row's first values, offsets and runs: each row is a new stream
+      const PackedRow<T> &next = ws.rows[first + size_t(r) + 1];
+      __builtin_prefetch(next.values.data());
+      __builtin_prefetch(next.offsets.data());
+      __builtin_prefetch(next.bounds.data());
+    }
     double *sums = ws.total.data() + (acc_first + size_t(r)) * 9 * B;
     if (fresh) std::fill(sums, sums + 9 * B, 0.0);
     if (!row.finite) continue;

@@ -186,6 +186,23 @@ template <typename T> struct ColumnPanel {
   bool present[3];              // some column holds class b
 };
 
+// One k of a masked panel: the columns' values as they are and their class lane masks, from
+// the class codes of the row (the row is read along the columns, as y lies in memory).
+template <typename T>
+void pack_masked_row(const MatmulProblem<T> &p, const T *row, int jn, int64_t k,
+                     ColumnPanel<T> &panel) {
+  constexpr int B = column_block<T>();
+  T *values = panel.values.data() + k * B;
+  alignas(64) uint8_t codes[64];
+  for (int j = 0; j < jn; ++j) {
+    const T v = row[j * p.y_col_stride];
+    values[j] = v;
+    codes[j] = uint8_t(classify_value(v, p.y_threshold));
+  }
+  for (int j = jn; j < 64; ++j) codes[j] = uint8_t(kNoClass);
+  for (int c = 0; c < 3; ++c) panel.masks[size_t(k * 3 + c)] = uint32_t(code_mask(codes, uint8_t(c)));
+}
+
 template <typename T>
 void pack_columns(const MatmulProblem<T> &p, const T *y, int64_t j0, int jn, int64_t words,
                   ColumnPanel<T> &panel) {
@@ -203,6 +220,7 @@ void pack_columns(const MatmulProblem<T> &p, const T *y, int64_t j0, int jn, int
     for (int i = 0; i < n; ++i) {
       const T *row = y + (w * kBlockK + i) * p.y_row_stride + j0 * p.y_col_stride;
       for (int j = 0; j < jn; ++j) tile[j * kBlockK + i] = row[j * p.y_col_stride];
+      if (kMaskedPanel) pack_masked_row(p, row, jn, w * kBlockK + i, panel);
     }
     uint8_t live = 0;
     for (int j = 0; j < jn; ++j) {
@@ -210,19 +228,12 @@ void pack_columns(const MatmulProblem<T> &p, const T *y, int64_t j0, int jn, int
       const WordMasks m = classify_word(column, 1, n, p.y_threshold);
       panel.complete = panel.complete && m.complete;
       live |= m.infinite ? kSlotInfinite : 0;
-      if (kMaskedPanel)
-        for (int i = 0; i < n; ++i) panel.values[size_t(w * kBlockK + i) * B + j] = column[i];
       for (int c = 0; c < 3; ++c) {
         panel.bits[(size_t(c) * words + w) * B + j] = m.cls[c];
         panel.totals[size_t(j) * 3 + c] += popcount64(m.cls[c]);
         panel.present[c] = panel.present[c] || m.cls[c] != 0;
         live |= uint8_t(c == kNearZero ? m.near_nonzero : m.cls[c] != 0) << c;
-        if (kMaskedPanel) {
-          uint32_t *mask = panel.masks.data() + w * kBlockK * 3 + c;
-          for (uint64_t rest = m.cls[c]; rest != 0; rest &= rest - 1)
-            mask[__builtin_ctzll(rest) * 3] |= 1u << j;
-          continue;
-        }
+        if (kMaskedPanel) continue;
         T *slot = panel.values.data() + (w * kBlockK * kValueSlots + c) * B + j;
         for (uint64_t rest = m.cls[c]; rest != 0; rest &= rest - 1) {
           const int i = __builtin_ctzll(rest);
