@@ -7,9 +7,13 @@
 // come from class bit masks over k and popcount.
 #include "cpu/matmul_cpu.h"
 #include "common/parallel.h"
+#include "cpu/matmul_counts_cpu.h"
 #include "cpu/matmul_pack_cpu.h"
 #if defined(__AVX512F__)
 #include "cpu/matmul_rows_avx512.h"
+#include "cpu/matmul_write_avx512.h"
+#else
+#include "cpu/matmul_slots_cpu.h"
 #endif
 
 #include <algorithm>
@@ -44,101 +48,6 @@ constexpr int64_t kStreamBytes = int64_t(16) << 20;
 // Largest buffer of per-split cell sums (all threads' splits of a split-k product).
 constexpr int64_t kSplitBytes = int64_t(256) << 20;
 
-// Register vectors of the CPU level's width (GCC/Clang vector extensions): fixed-size
-// accumulators that the compiler keeps in registers, where plain arrays are copied through the
-// stack. 64 bytes where AVX-512 is on; there a second set of accumulators takes every other
-// product, so that twice as many independent multiply-add chains keep both FMA units busy.
-#if defined(__AVX512F__)
-constexpr int kVectorBytes = 64;
-constexpr int kAccumulatorSets = 2;
-#else
-constexpr int kVectorBytes = 32;
-constexpr int kAccumulatorSets = 1;
-#endif
-typedef float FloatV __attribute__((vector_size(kVectorBytes)));
-typedef double DoubleV __attribute__((vector_size(kVectorBytes)));
-template <typename T> struct VecOf;
-template <> struct VecOf<float> { using type = FloatV; };
-template <> struct VecOf<double> { using type = DoubleV; };
-template <typename T> using Vec = typename VecOf<T>::type;
-
-template <typename T> inline Vec<T> load_vec(const T *p) {
-  Vec<T> v;
-  __builtin_memcpy(&v, p, sizeof(v));
-  return v;
-}
-template <typename T> inline void store_vec(T *p, Vec<T> v) { __builtin_memcpy(p, &v, sizeof(v)); }
-
-// acc[b][j] += x * y_b[j] over one segment (one row, one k block, one class of x), for the
-// slots b that `Slots` names (bit b = class b). A slot left out is all zeros in this k block:
-// its products are exactly zero. One instance per slot set keeps the accumulators in registers.
-template <typename T, int Slots>
-inline void segment_sums_to(const PackedRow<T> &row, int64_t begin, int64_t end, const T *panel,
-                            T *acc) {
-  constexpr int B = column_block<T>();
-  constexpr int L = int(kVectorBytes / sizeof(T));  // lanes per vector
-  constexpr int V = B / L;                          // vectors per class slot
-  constexpr int S = kAccumulatorSets;
-  Vec<T> r[S][3][V];
-#pragma GCC unroll 3
-  for (int b = 0; b < 3; ++b)
-    if ((Slots >> b) & 1)
-      for (int v = 0; v < V; ++v) {
-        r[0][b][v] = load_vec(acc + b * B + v * L);
-        for (int s = 1; s < S; ++s) r[s][b][v] = Vec<T>{};
-      }
-  const T *values = row.values.data();
-  const uint16_t *offsets = row.offsets.data();  // k within the chunk: panel is the chunk's start
-  int64_t t = begin;
-  for (; t + S <= end; t += S)
-#pragma GCC unroll 2
-    for (int s = 0; s < S; ++s) {
-      const T xv = values[t + s];
-      const T *yp = panel + int64_t(offsets[t + s]) * kValueSlots * B;
-#pragma GCC unroll 3
-      for (int b = 0; b < 3; ++b)
-        if ((Slots >> b) & 1)
-          for (int v = 0; v < V; ++v) r[s][b][v] += xv * load_vec(yp + b * B + v * L);
-    }
-  for (; t < end; ++t) {
-    const T xv = values[t];
-    const T *yp = panel + int64_t(offsets[t]) * kValueSlots * B;
-#pragma GCC unroll 3
-    for (int b = 0; b < 3; ++b)
-      if ((Slots >> b) & 1)
-        for (int v = 0; v < V; ++v) r[0][b][v] += xv * load_vec(yp + b * B + v * L);
-  }
-#pragma GCC unroll 3
-  for (int b = 0; b < 3; ++b)
-    if ((Slots >> b) & 1)
-      for (int v = 0; v < V; ++v) {
-        for (int s = 1; s < S; ++s) r[0][b][v] += r[s][b][v];
-        store_vec(acc + b * B + v * L, r[0][b][v]);
-      }
-}
-
-template <typename T>
-inline void segment_sums(const PackedRow<T> &row, int64_t begin, int64_t end, const T *panel,
-                         int slots, T *acc) {
-  switch (slots) {
-  case 0: return;
-  case 1: return segment_sums_to<T, 1>(row, begin, end, panel, acc);
-  case 2: return segment_sums_to<T, 2>(row, begin, end, panel, acc);
-  case 3: return segment_sums_to<T, 3>(row, begin, end, panel, acc);
-  case 4: return segment_sums_to<T, 4>(row, begin, end, panel, acc);
-  case 5: return segment_sums_to<T, 5>(row, begin, end, panel, acc);
-  case 6: return segment_sums_to<T, 6>(row, begin, end, panel, acc);
-  default: return segment_sums_to<T, 7>(row, begin, end, panel, acc);
-  }
-}
-
-// A near-zero segment of exact zeros (post-ReLU rows) has only zero products.
-template <typename T> inline bool all_zero(const T *values, int64_t begin, int64_t end) {
-  bool nonzero = false;
-  for (int64_t t = begin; t < end; ++t) nonzero |= values[t] != T(0);
-  return !nonzero;
-}
-
 // Scalar path for rows holding +-inf: products are taken pair by pair so that inf never meets
 // the zeroed slots of other classes. Adds into `sums` ([pair][column], stride B).
 template <typename T>
@@ -153,126 +62,6 @@ void exact_row_sums(const MatmulProblem<T> &p, const T *x_row, const T *y, int64
       if (ca != kNoClass && cb != kNoClass)
         sums[class_pair_index(ca, cb) * B + j] += double(a) * double(b);
     }
-  }
-}
-
-#if defined(__AVX512BW__)
-// out[i][j] += popcount(x[i][w] & y[w * B + j]) for X rows of bits x[i] with 512-bit vectors,
-// eight columns to a vector: one vpopcntq per eight words, each load of y serving the X rows.
-// Only where the CPU has AVX512_VPOPCNTDQ (Ice Lake, Zen 4 and later), which x86-64-v4 does
-// not include: checked at run time; other AVX-512 CPUs (Skylake-X) take the AVX2 nibble lookup
-// below.
-template <int B, int X>
-__attribute__((target("avx512vpopcntdq"))) void add_matches_vpopcnt(
-    const uint64_t *const (&x)[X], const uint64_t *y, int64_t words, int64_t *const (&out)[X]) {
-  constexpr int G = B / 8;
-  __m512i total[X][G];
-  for (int i = 0; i < X; ++i)
-    for (int g = 0; g < G; ++g) total[i][g] = _mm512_setzero_si512();
-  for (int64_t w = 0; w < words; ++w) {
-    __m512i xw[X];
-    for (int i = 0; i < X; ++i) xw[i] = _mm512_set1_epi64(int64_t(x[i][w]));
-    for (int g = 0; g < G; ++g) {
-      const __m512i yw = _mm512_loadu_si512(y + w * B + 8 * g);
-      for (int i = 0; i < X; ++i)
-        total[i][g] = _mm512_add_epi64(total[i][g], _mm512_popcnt_epi64(_mm512_and_si512(xw[i], yw)));
-    }
-  }
-  for (int i = 0; i < X; ++i)
-    for (int g = 0; g < G; ++g)
-      _mm512_storeu_si512(out[i] + 8 * g,
-                          _mm512_add_epi64(_mm512_loadu_si512(out[i] + 8 * g), total[i][g]));
-}
-
-inline bool cpu_has_vpopcntdq() {
-  static const bool has = __builtin_cpu_supports("avx512vpopcntdq");
-  return has;
-}
-#endif
-
-// out[j] += popcount(x[w] & y[w * B + j]) over the words w, for the B columns of a panel.
-template <int B>
-void add_matches(const uint64_t *x, const uint64_t *y, int64_t words, int64_t *out) {
-#if defined(__AVX512BW__)
-  static_assert(B % 8 == 0, "column block must be a multiple of 8");
-  if (cpu_has_vpopcntdq()) return add_matches_vpopcnt<B, 1>({x}, y, words, {out});
-#endif
-#if defined(__AVX2__)
-  // Per-byte popcounts by nibble lookup, four columns to a vector, added as bytes for up to 31
-  // words (31 * 8 < 256) and then widened by a sum of absolute differences.
-  const __m256i lookup = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1,
-                                          1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
-  const __m256i nibble = _mm256_set1_epi8(0x0f), zero = _mm256_setzero_si256();
-  constexpr int G = 4;  // vectors of four columns handled together
-  static_assert(B % (4 * G) == 0, "column block must be a multiple of 16");
-  for (int g0 = 0; g0 < B; g0 += 4 * G) {
-    __m256i total[G];
-    for (int g = 0; g < G; ++g) total[g] = zero;
-    for (int64_t w0 = 0; w0 < words; w0 += 31) {
-      const int64_t w1 = std::min<int64_t>(words, w0 + 31);
-      __m256i bytes[G];
-      for (int g = 0; g < G; ++g) bytes[g] = zero;
-      for (int64_t w = w0; w < w1; ++w) {
-        const __m256i xw = _mm256_set1_epi64x(int64_t(x[w]));
-        const uint64_t *yw = y + w * B + g0;
-        for (int g = 0; g < G; ++g) {
-          const __m256i v = _mm256_and_si256(
-              xw, _mm256_loadu_si256(reinterpret_cast<const __m256i *>(yw + 4 * g)));
-          const __m256i low = _mm256_and_si256(v, nibble);
-          const __m256i high = _mm256_and_si256(_mm256_srli_epi16(v, 4), nibble);
-          bytes[g] = _mm256_add_epi8(bytes[g], _mm256_add_epi8(_mm256_shuffle_epi8(lookup, low),
-                                                               _mm256_shuffle_epi8(lookup, high)));
-        }
-      }
-      for (int g = 0; g < G; ++g) total[g] = _mm256_add_epi64(total[g], _mm256_sad_epu8(bytes[g], zero));
-    }
-    for (int g = 0; g < G; ++g) {
-      alignas(32) int64_t lanes[4];
-      _mm256_store_si256(reinterpret_cast<__m256i *>(lanes), total[g]);
-      for (int l = 0; l < 4; ++l) out[g0 + 4 * g + l] += lanes[l];
-    }
-  }
-#else
-  for (int64_t w = 0; w < words; ++w)
-    for (int j = 0; j < B; ++j) out[j] += popcount64(x[w] & y[w * B + j]);
-#endif
-}
-
-// Counts of one row against a column panel, pair-major: counts[q * B + j]. Pairs of two
-// non-empty classes come from class bit masks; where the row and column hold no NaN, only the
-// pairs of P and N need popcounts (none for a class either side lacks, as N after a ReLU) and
-// the other five follow from the row's and the column's class totals.
-template <typename T>
-void row_counts(const PackedRow<T> &row, const ColumnPanel<T> &cols, int jn, int64_t words,
-                int64_t *counts) {
-  constexpr int B = column_block<T>();
-  const bool complete = row.complete && cols.complete;
-  for (int q = 0; q < 9 * B; ++q) counts[q] = 0;
-  for (int b = 0; b < 3; ++b) {
-    if (!cols.present[b]) continue;
-    const uint64_t *y = cols.bits.data() + size_t(b) * words * B;
-    int rows[3], n = 0;  // classes of x that need (a, b) from popcounts
-    for (int a = 0; a < 3; ++a)
-      if (!(complete && (a == kNearZero || b == kNearZero)) && row.class_totals[a] != 0) rows[n++] = a;
-    auto bits = [&](int i) { return row.bits.data() + size_t(rows[i]) * words; };
-    auto out = [&](int i) { return counts + class_pair_index(rows[i], b) * B; };
-#if defined(__AVX512BW__)
-    if (n == 2 && cpu_has_vpopcntdq()) {  // P and N rows against one load of y
-      add_matches_vpopcnt<B, 2>({bits(0), bits(1)}, y, words, {out(0), out(1)});
-      continue;
-    }
-#endif
-    for (int i = 0; i < n; ++i) add_matches<B>(bits(i), y, words, out(i));
-  }
-  if (!complete) return;
-  for (int j = 0; j < jn; ++j) {
-    int64_t *c = counts + j;
-    const int64_t *column = cols.totals.data() + size_t(j) * 3;
-    c[1 * B] = row.class_totals[0] - c[0] - c[2 * B];      // PZ
-    c[7 * B] = row.class_totals[2] - c[6 * B] - c[8 * B];  // NZ
-    c[3 * B] = column[0] - c[0] - c[6 * B];                // ZP
-    c[5 * B] = column[2] - c[2 * B] - c[8 * B];            // ZN
-    c[4 * B] = column[1] - c[1 * B] - c[7 * B];            // ZZ
   }
 }
 
@@ -325,38 +114,6 @@ template <typename T> struct Workspace {
   }
 };
 
-// Sums of rows [first, first + rn) of the task against the packed columns, over one k chunk
-// (`p` describes the chunk), added to accumulators [acc_first, acc_first + rn). Not inlined into
-// the task driver: there the register pressure spills the inner loop's pointers (5% slower).
-template <typename T>
-__attribute__((noinline)) void rows_block_sums(const MatmulProblem<T> &p, size_t first, int64_t rn, size_t acc_first,
-                     Workspace<T> &ws) {
-  constexpr int B = column_block<T>();
-  const int64_t blocks = (p.k + kBlockK - 1) / kBlockK;
-  for (int64_t kb = 0; kb < blocks; ++kb) {
-    const T *panel = ws.columns.values.data();
-    const int live = ws.columns.live[size_t(kb)];
-    for (int64_t r = 0; r < rn; ++r) {
-      const PackedRow<T> &row = ws.rows[first + size_t(r)];
-      if (!row.finite) continue;
-      for (int a = 0; a < 3; ++a) {
-        const int64_t begin = row.start(a, kb), end = row.stop(a, kb);
-        if (begin == end) continue;
-        const size_t ra = (acc_first + size_t(r)) * 3 + size_t(a);
-        if (ws.pending[ra] + (end - begin) > kFlushEvery)  // it would overfill the partials
-          ws.template flush<B>(ra);
-        ws.pending[ra] += end - begin;
-        // Exact-zero near-zero values meet no inf here (0 * inf is NaN): their products are 0.
-        const bool zeros = a == kNearZero && !(live & kSlotInfinite) &&
-                           all_zero(row.values.data(), begin, end);
-        const int slots = zeros ? 0 : live & 7;
-        segment_sums(row, begin, end, panel, slots, ws.partial.data() + ra * 3 * B);
-        ws.touched[ra] |= uint8_t(slots);
-      }
-    }
-  }
-}
-
 #if defined(__AVX512F__)
 // The AVX-512 form of rows_block_sums: each row's classes in turn against the whole masked
 // panel, straight into the double totals (set to zero first where `fresh`).
@@ -389,44 +146,37 @@ void rows_block_sums_masked(size_t first, int64_t rn, size_t acc_first, bool fre
     }
   }
 }
-#endif
-
-#if defined(__AVX512F__)
-// The full result's counts and sums of one row's B cells, written plane by plane with
-// streaming stores. A large result is written once and not read back by the kernel: plain
-// stores would first read each line of it from memory (72 MB of reads for 1024 x 1024 cells).
-// Only for whole 64-byte lines of int32 counts; false (nothing written) otherwise.
+#else
+// Sums of rows [first, first + rn) of the task against the packed columns, over one k chunk
+// (`p` describes the chunk), added to accumulators [acc_first, acc_first + rn). Not inlined into
+// the task driver: there the register pressure spills the inner loop's pointers (5% slower).
 template <typename T>
-bool stream_row(const ClassifyOutput &out, int64_t cell0, int jn, const int64_t *counts,
-                const double *sums) {
+__attribute__((noinline)) void rows_block_sums(const MatmulProblem<T> &p, size_t first, int64_t rn, size_t acc_first,
+                     Workspace<T> &ws) {
   constexpr int B = column_block<T>();
-  int32_t *count_out = static_cast<int32_t *>(out.counts) + cell0;
-  T *sum_out = static_cast<T *>(out.sums) + cell0;
-  const bool lines = (reinterpret_cast<uintptr_t>(count_out) | reinterpret_cast<uintptr_t>(sum_out) |
-                      uintptr_t(out.pair_stride * 4)) % 64 == 0;
-  if (out.mode != ReduceMode::kNone || out.mask != nullptr || out.cell_stride != 1 ||
-      out.counts_int64 || jn != B || !lines)
-    return false;
-  for (int q = 0; q < 9; ++q, count_out += out.pair_stride, sum_out += out.pair_stride) {
-    const int64_t *c = counts + q * B;
-    const double *v = sums + q * B;
-    for (int j = 0; j < B; j += 16) {  // 16 counts: one line
-      const __m256i low = _mm512_cvtepi64_epi32(_mm512_loadu_si512(c + j));
-      const __m256i high = _mm512_cvtepi64_epi32(_mm512_loadu_si512(c + j + 8));
-      _mm512_stream_si512(reinterpret_cast<__m512i *>(count_out + j),
-                          _mm512_inserti64x4(_mm512_castsi256_si512(low), high, 1));
-    }
-    if constexpr (std::is_same<T, float>::value) {
-      for (int j = 0; j < B; j += 16) {
-        const __m256 low = _mm512_cvtpd_ps(_mm512_loadu_pd(v + j));
-        const __m256 high = _mm512_cvtpd_ps(_mm512_loadu_pd(v + j + 8));
-        _mm512_stream_ps(sum_out + j, _mm512_insertf32x8(_mm512_castps256_ps512(low), high, 1));
+  const int64_t blocks = (p.k + kBlockK - 1) / kBlockK;
+  for (int64_t kb = 0; kb < blocks; ++kb) {
+    const T *panel = ws.columns.values.data();
+    const int live = ws.columns.live[size_t(kb)];
+    for (int64_t r = 0; r < rn; ++r) {
+      const PackedRow<T> &row = ws.rows[first + size_t(r)];
+      if (!row.finite) continue;
+      for (int a = 0; a < 3; ++a) {
+        const int64_t begin = row.start(a, kb), end = row.stop(a, kb);
+        if (begin == end) continue;
+        const size_t ra = (acc_first + size_t(r)) * 3 + size_t(a);
+        if (ws.pending[ra] + (end - begin) > kFlushEvery)  // it would overfill the partials
+          ws.template flush<B>(ra);
+        ws.pending[ra] += end - begin;
+        // Exact-zero near-zero values meet no inf here (0 * inf is NaN): their products are 0.
+        const bool zeros = a == kNearZero && !(live & kSlotInfinite) &&
+                           all_zero(row.values.data(), begin, end);
+        const int slots = zeros ? 0 : live & 7;
+        segment_sums(row, begin, end, panel, slots, ws.partial.data() + ra * 3 * B);
+        ws.touched[ra] |= uint8_t(slots);
       }
-    } else {
-      for (int j = 0; j < B; j += 8) _mm512_stream_pd(sum_out + j, _mm512_loadu_pd(v + j));
     }
   }
-  return true;
 }
 #endif
 
