@@ -43,6 +43,8 @@ static_assert(kChunkK % kBlockK == 0, "k chunks must be whole k blocks");
 constexpr int64_t kRowBytes = int64_t(16) << 20;
 // With fewer rows than this per thread, a long k is split between threads instead of rows.
 constexpr int64_t kMinRowsPerThread = 64;
+// k blocks per slice of a plain panel (AVX-512 level): 256 x B values, 32 KiB for float.
+constexpr int64_t kPlainSliceWords = 4;
 // Full results of at least this many bytes are written with streaming stores (AVX-512 level).
 constexpr int64_t kStreamBytes = int64_t(16) << 20;
 // Largest buffer of per-split cell sums (all threads' splits of a split-k product).
@@ -115,8 +117,11 @@ template <typename T> struct Workspace {
 };
 
 #if defined(__AVX512F__)
-// The AVX-512 form of rows_block_sums: each row's classes in turn against the whole masked
-// panel, straight into the double totals (set to zero first where `fresh`).
+// The AVX-512 form of rows_block_sums: each row's classes in turn against the masked panel,
+// straight into the double totals (set to zero first where `fresh`). A masked panel is read once
+// per three multiply-adds, from L2, over the whole chunk. A plain one (one class of y, no masks)
+// is read once per multiply-add, and from L2 that bounds the loop: there the rows go through it
+// in slices of kPlainSliceWords k blocks (32 KiB of float y, in L1), 25% faster.
 template <typename T>
 void rows_block_sums_masked(size_t first, int64_t rn, size_t acc_first, bool fresh,
                             Workspace<T> &ws) {
@@ -126,23 +131,32 @@ void rows_block_sums_masked(size_t first, int64_t rn, size_t acc_first, bool fre
   for (uint8_t l : cols.live) live |= l;
   const int slots = live & 7;
   const Form form = panel_form(cols, live);
-  for (int64_t r = 0; r < rn; ++r) {
-    const PackedRow<T> &row = ws.rows[first + size_t(r)];
-    if (r + 1 < rn) {  // the next row's first values, offsets and runs: each row is a new stream
-      const PackedRow<T> &next = ws.rows[first + size_t(r) + 1];
-      __builtin_prefetch(next.values.data());
-      __builtin_prefetch(next.offsets.data());
-      __builtin_prefetch(next.bounds.data());
+  const int64_t words = int64_t(cols.live.size());
+  if (fresh)
+    for (int64_t r = 0; r < rn; ++r) {
+      double *sums = ws.total.data() + (acc_first + size_t(r)) * 9 * B;
+      std::fill(sums, sums + 9 * B, 0.0);
     }
-    double *sums = ws.total.data() + (acc_first + size_t(r)) * 9 * B;
-    if (fresh) std::fill(sums, sums + 9 * B, 0.0);
-    if (!row.finite) continue;
-    for (int a = 0; a < 3; ++a) {
-      const int64_t begin = row.start(a, 0), end = row.stop(a, row.words - 1);
-      // Exact-zero near-zero values meet no inf here (0 * inf is NaN): their products are 0.
-      if (begin == end || (a == kNearZero && row.zero_near && !(live & kSlotInfinite))) continue;
-      class_sums(row.values.data() + begin, row.offsets.data() + begin, end - begin, cols, slots,
-                 form, kFlushEvery, sums + a * 3 * B);
+  const int64_t slice = form == Form::kPlain ? kPlainSliceWords : words;
+  for (int64_t w0 = 0; w0 < words; w0 += slice) {
+    const int64_t w1 = std::min(words, w0 + slice);
+    for (int64_t r = 0; r < rn; ++r) {
+      const PackedRow<T> &row = ws.rows[first + size_t(r)];
+      if (r + 1 < rn) {  // the next row's values, offsets and runs: each row is a new stream
+        const PackedRow<T> &next = ws.rows[first + size_t(r) + 1];
+        __builtin_prefetch(next.values.data() + next.start(0, w0));
+        __builtin_prefetch(next.offsets.data() + next.start(0, w0));
+        __builtin_prefetch(next.bounds.data());
+      }
+      if (!row.finite) continue;
+      double *sums = ws.total.data() + (acc_first + size_t(r)) * 9 * B;
+      for (int a = 0; a < 3; ++a) {
+        const int64_t begin = row.start(a, w0), end = row.stop(a, w1 - 1);
+        // Exact-zero near-zero values meet no inf here (0 * inf is NaN): their products are 0.
+        if (begin == end || (a == kNearZero && row.zero_near && !(live & kSlotInfinite))) continue;
+        class_sums(row.values.data() + begin, row.offsets.data() + begin, end - begin, cols,
+                   slots, form, kFlushEvery, sums + a * 3 * B);
+      }
     }
   }
 }
