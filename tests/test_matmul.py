@@ -94,18 +94,21 @@ def test_matmul_infinite_and_nan_inputs(rng):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("x_kind,y_kind", [("normal", "relu"), ("relu", "relu"),
                                            ("relu", "normal"), ("discrete", "relu")])
-def test_matmul_empty_and_zero_classes(rng, x_kind, y_kind, dtype):
+@pytest.mark.parametrize("k", [200, 1000])
+def test_matmul_empty_and_zero_classes(rng, x_kind, y_kind, dtype, k):
     # Post-ReLU operands leave whole classes empty (no N) or exactly zero (Z at threshold 0):
-    # the kernel skips those products, which must not change a count or a sum.
-    x, y = sample(rng, (37, 200), x_kind, dtype), sample(rng, (200, 45), y_kind, dtype)
+    # the kernel skips those products, which must not change a count or a sum. A k of 1000
+    # takes a post-ReLU y in several L1 slices at the AVX-512 level.
+    x, y = sample(rng, (37, k), x_kind, dtype), sample(rng, (k, 45), y_kind, dtype)
     counts, sums, (tx, ty) = nz.matmul_classify(x, y, return_thresholds=True)
     check(x, y, counts, sums, tx, ty)
 
 
-def test_matmul_zero_times_inf_is_nan_in_its_class(rng):
+@pytest.mark.parametrize("k", [130, 700])
+def test_matmul_zero_times_inf_is_nan_in_its_class(rng, k):
     # An exact-zero x against +inf in y is NaN, as in x @ y, and only in the ZP class.
-    x = sample(rng, (9, 130), "relu")
-    y = sample(rng, (130, 40), "relu")
+    x = sample(rng, (9, k), "relu")
+    y = sample(rng, (k, 40), "relu")
     x[:, 70] = np.where(np.arange(9) % 2 == 0, 0.0, 1.5).astype(np.float32)
     y[70, 33] = np.inf
     counts, sums = nz.matmul_classify(x, y, thresholds=0.0)
@@ -123,7 +126,32 @@ def test_matmul_zero_times_inf_is_nan_in_its_class(rng):
     rc, rs = ref.matmul_classify(x, y[:, finite], 0.0, 0.0)
     np.testing.assert_array_equal(counts[:, finite], rc)
     assert_sums_close(sums[:, finite], rs, ref.abs_products(np.matmul, x, y[:, finite]))
-    np.testing.assert_array_equal(counts.sum(-1), np.full((9, 40), 130))
+    np.testing.assert_array_equal(counts.sum(-1), np.full((9, 40), k))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m", [512, 520])
+def test_matmul_large_result(rng, m, dtype):
+    # A full result of 16 MiB or more is written with streaming stores at the AVX-512 level,
+    # where its rows start on whole cache lines (m = 512: all of them; m = 520: every other row,
+    # and never the last column block); the others take the plain writer.
+    x, y = sample(rng, (512, 24), "normal", dtype), sample(rng, (24, m), "discrete", dtype)
+    counts, sums, (tx, ty) = nz.matmul_classify(x, y, 0.8, return_thresholds=True)
+    assert counts.nbytes + sums.nbytes >= 16 << 20
+    check(x, y, counts, sums, tx, ty)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_matmul_near_zero_sums_beside_large_products(rng, dtype):
+    # Large P and N values of y beside tiny near-zero ones: where the kernel takes the near-zero
+    # sums as the total less the P and N sums, their error must still be within SPEC §4's bound,
+    # over long runs of one class (several flushes of the partial sums).
+    x = sample(rng, (6, 3000), "normal", dtype)
+    y = sample(rng, (3000, 40), "normal", dtype)
+    y = np.where(np.abs(y) > 0.3, y * 1e4, y * 1e-4).astype(dtype)
+    counts, sums, (tx, ty) = nz.matmul_classify(x, y, thresholds=(0.1, 1.0),
+                                                return_thresholds=True)
+    check(x, y, counts, sums, tx, ty)
 
 
 @pytest.mark.parametrize("form", [0.25, (0.25, None), (None, 0.5), [0.1, 0.3], np.float64(0.2)])

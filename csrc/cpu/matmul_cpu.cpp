@@ -2,13 +2,22 @@
 //
 // For a row i of x every k belongs to exactly one class of x, so grouping the row's k by class
 // leaves three multiply-adds per product (that class against the P, Z and N parts of y) instead
-// of nine. y is packed in L1-sized panels of kBlockK x B values split into per-class slots;
-// counts come from class bit masks over k and popcount.
+// of nine. y is packed in panels of B columns: at the AVX-512 level with class lane masks
+// (matmul_rows_avx512.h), below it split into per-class slots read in L1-sized slices; counts
+// come from class bit masks over k and popcount.
 #include "cpu/matmul_cpu.h"
+#include "cpu/matmul_counts_cpu.h"
 #include "cpu/parallel.h"
 #include "cpu/matmul_pack_cpu.h"
+#if defined(__AVX512F__)
+#include "cpu/matmul_rows_avx512.h"
+#include "cpu/matmul_write_avx512.h"
+#else
+#include "cpu/matmul_slots_cpu.h"
+#endif
 
 #include <algorithm>
+#include <type_traits>
 #include <vector>
 
 #if defined(__AVX2__)
@@ -25,111 +34,21 @@ constexpr int64_t kFlushEvery = 128;
 static_assert(kBlockK <= kFlushEvery, "one segment must fit between two flushes");
 // Rows sharing one pass over the value panels: their partial sums stay in L2.
 constexpr int64_t kRowsPerPass = 128;
-// k is taken in chunks of this many (a multiple of kBlockK): a column panel holds one chunk
-// (kChunkK x 3 x B values: 3 MiB), so working memory does not grow with k.
-constexpr int64_t kChunkK = 8192;
+// k is taken in chunks of this many (a multiple of kBlockK): a column panel holds one chunk, so
+// working memory does not grow with k. A masked panel is read from L2 by every row: 4096 x B
+// values (512 KiB for float) fit there. A slotted one is read in L1 slices (8192 x 3 x B: 3 MiB).
+constexpr int64_t kChunkK = kMaskedPanel ? 4096 : 8192;
 static_assert(kChunkK % kBlockK == 0, "k chunks must be whole k blocks");
 // Packed rows and accumulators of one task stay within this many bytes (fewer rows per task).
 constexpr int64_t kRowBytes = int64_t(16) << 20;
 // With fewer rows than this per thread, a long k is split between threads instead of rows.
 constexpr int64_t kMinRowsPerThread = 64;
+// k blocks per slice of a plain panel (AVX-512 level): 256 x B values, 32 KiB for float.
+constexpr int64_t kPlainSliceWords = 4;
+// Full results of at least this many bytes are written with streaming stores (AVX-512 level).
+constexpr int64_t kStreamBytes = int64_t(16) << 20;
 // Largest buffer of per-split cell sums (all threads' splits of a split-k product).
 constexpr int64_t kSplitBytes = int64_t(256) << 20;
-
-// Register vectors of the CPU level's width (GCC/Clang vector extensions): fixed-size
-// accumulators that the compiler keeps in registers, where plain arrays are copied through the
-// stack. 64 bytes where AVX-512 is on; there a second set of accumulators takes every other
-// product, so that twice as many independent multiply-add chains keep both FMA units busy.
-#if defined(__AVX512F__)
-constexpr int kVectorBytes = 64;
-constexpr int kAccumulatorSets = 2;
-#else
-constexpr int kVectorBytes = 32;
-constexpr int kAccumulatorSets = 1;
-#endif
-typedef float FloatV __attribute__((vector_size(kVectorBytes)));
-typedef double DoubleV __attribute__((vector_size(kVectorBytes)));
-template <typename T> struct VecOf;
-template <> struct VecOf<float> { using type = FloatV; };
-template <> struct VecOf<double> { using type = DoubleV; };
-template <typename T> using Vec = typename VecOf<T>::type;
-
-template <typename T> inline Vec<T> load_vec(const T *p) {
-  Vec<T> v;
-  __builtin_memcpy(&v, p, sizeof(v));
-  return v;
-}
-template <typename T> inline void store_vec(T *p, Vec<T> v) { __builtin_memcpy(p, &v, sizeof(v)); }
-
-// acc[b][j] += x * y_b[j] over one segment (one row, one k block, one class of x), for the
-// slots b that `Slots` names (bit b = class b). A slot left out is all zeros in this k block:
-// its products are exactly zero. One instance per slot set keeps the accumulators in registers.
-template <typename T, int Slots>
-inline void segment_sums_to(const PackedRow<T> &row, int64_t begin, int64_t end, const T *panel,
-                            T *acc) {
-  constexpr int B = column_block<T>();
-  constexpr int L = int(kVectorBytes / sizeof(T));  // lanes per vector
-  constexpr int V = B / L;                          // vectors per class slot
-  constexpr int S = kAccumulatorSets;
-  Vec<T> r[S][3][V];
-#pragma GCC unroll 3
-  for (int b = 0; b < 3; ++b)
-    if ((Slots >> b) & 1)
-      for (int v = 0; v < V; ++v) {
-        r[0][b][v] = load_vec(acc + b * B + v * L);
-        for (int s = 1; s < S; ++s) r[s][b][v] = Vec<T>{};
-      }
-  const T *values = row.values.data();
-  const uint16_t *offsets = row.offsets.data();
-  int64_t t = begin;
-  for (; t + S <= end; t += S)
-#pragma GCC unroll 2
-    for (int s = 0; s < S; ++s) {
-      const T xv = values[t + s];
-      const T *yp = panel + int64_t(offsets[t + s]) * kValueSlots * B;
-#pragma GCC unroll 3
-      for (int b = 0; b < 3; ++b)
-        if ((Slots >> b) & 1)
-          for (int v = 0; v < V; ++v) r[s][b][v] += xv * load_vec(yp + b * B + v * L);
-    }
-  for (; t < end; ++t) {
-    const T xv = values[t];
-    const T *yp = panel + int64_t(offsets[t]) * kValueSlots * B;
-#pragma GCC unroll 3
-    for (int b = 0; b < 3; ++b)
-      if ((Slots >> b) & 1)
-        for (int v = 0; v < V; ++v) r[0][b][v] += xv * load_vec(yp + b * B + v * L);
-  }
-#pragma GCC unroll 3
-  for (int b = 0; b < 3; ++b)
-    if ((Slots >> b) & 1)
-      for (int v = 0; v < V; ++v) {
-        for (int s = 1; s < S; ++s) r[0][b][v] += r[s][b][v];
-        store_vec(acc + b * B + v * L, r[0][b][v]);
-      }
-}
-
-template <typename T>
-inline void segment_sums(const PackedRow<T> &row, int64_t begin, int64_t end, const T *panel,
-                         int slots, T *acc) {
-  switch (slots) {
-  case 0: return;
-  case 1: return segment_sums_to<T, 1>(row, begin, end, panel, acc);
-  case 2: return segment_sums_to<T, 2>(row, begin, end, panel, acc);
-  case 3: return segment_sums_to<T, 3>(row, begin, end, panel, acc);
-  case 4: return segment_sums_to<T, 4>(row, begin, end, panel, acc);
-  case 5: return segment_sums_to<T, 5>(row, begin, end, panel, acc);
-  case 6: return segment_sums_to<T, 6>(row, begin, end, panel, acc);
-  default: return segment_sums_to<T, 7>(row, begin, end, panel, acc);
-  }
-}
-
-// A near-zero segment of exact zeros (post-ReLU rows) has only zero products.
-template <typename T> inline bool all_zero(const T *values, int64_t begin, int64_t end) {
-  bool nonzero = false;
-  for (int64_t t = begin; t < end; ++t) nonzero |= values[t] != T(0);
-  return !nonzero;
-}
 
 // Scalar path for rows holding +-inf: products are taken pair by pair so that inf never meets
 // the zeroed slots of other classes. Adds into `sums` ([pair][column], stride B).
@@ -145,111 +64,6 @@ void exact_row_sums(const MatmulProblem<T> &p, const T *x_row, const T *y, int64
       if (ca != kNoClass && cb != kNoClass)
         sums[class_pair_index(ca, cb) * B + j] += double(a) * double(b);
     }
-  }
-}
-
-#if defined(__AVX512BW__)
-// out[j] += popcount(x[w] & y[w * B + j]) with 512-bit vectors, eight columns to a vector:
-// one vpopcntq per eight words. Only where the CPU has AVX512_VPOPCNTDQ (Ice Lake, Zen 4 and
-// later), which x86-64-v4 does not include: checked at run time; other AVX-512 CPUs
-// (Skylake-X) take the AVX2 nibble lookup below.
-template <int B>
-__attribute__((target("avx512vpopcntdq"))) void add_matches_vpopcnt(const uint64_t *x,
-                                                                    const uint64_t *y,
-                                                                    int64_t words, int64_t *out) {
-  constexpr int G = B / 8;
-  __m512i total[G];
-  for (int g = 0; g < G; ++g) total[g] = _mm512_setzero_si512();
-  for (int64_t w = 0; w < words; ++w) {
-    const __m512i xw = _mm512_set1_epi64(int64_t(x[w]));
-    for (int g = 0; g < G; ++g)
-      total[g] = _mm512_add_epi64(
-          total[g], _mm512_popcnt_epi64(_mm512_and_si512(xw, _mm512_loadu_si512(y + w * B + 8 * g))));
-  }
-  for (int g = 0; g < G; ++g)
-    _mm512_storeu_si512(out + 8 * g, _mm512_add_epi64(_mm512_loadu_si512(out + 8 * g), total[g]));
-}
-
-inline bool cpu_has_vpopcntdq() {
-  static const bool has = __builtin_cpu_supports("avx512vpopcntdq");
-  return has;
-}
-#endif
-
-// out[j] += popcount(x[w] & y[w * B + j]) over the words w, for the B columns of a panel.
-template <int B>
-void add_matches(const uint64_t *x, const uint64_t *y, int64_t words, int64_t *out) {
-#if defined(__AVX512BW__)
-  static_assert(B % 8 == 0, "column block must be a multiple of 8");
-  if (cpu_has_vpopcntdq()) return add_matches_vpopcnt<B>(x, y, words, out);
-#endif
-#if defined(__AVX2__)
-  // Per-byte popcounts by nibble lookup, four columns to a vector, added as bytes for up to 31
-  // words (31 * 8 < 256) and then widened by a sum of absolute differences.
-  const __m256i lookup = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1,
-                                          1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
-  const __m256i nibble = _mm256_set1_epi8(0x0f), zero = _mm256_setzero_si256();
-  constexpr int G = 4;  // vectors of four columns handled together
-  static_assert(B % (4 * G) == 0, "column block must be a multiple of 16");
-  for (int g0 = 0; g0 < B; g0 += 4 * G) {
-    __m256i total[G];
-    for (int g = 0; g < G; ++g) total[g] = zero;
-    for (int64_t w0 = 0; w0 < words; w0 += 31) {
-      const int64_t w1 = std::min<int64_t>(words, w0 + 31);
-      __m256i bytes[G];
-      for (int g = 0; g < G; ++g) bytes[g] = zero;
-      for (int64_t w = w0; w < w1; ++w) {
-        const __m256i xw = _mm256_set1_epi64x(int64_t(x[w]));
-        const uint64_t *yw = y + w * B + g0;
-        for (int g = 0; g < G; ++g) {
-          const __m256i v = _mm256_and_si256(
-              xw, _mm256_loadu_si256(reinterpret_cast<const __m256i *>(yw + 4 * g)));
-          const __m256i low = _mm256_and_si256(v, nibble);
-          const __m256i high = _mm256_and_si256(_mm256_srli_epi16(v, 4), nibble);
-          bytes[g] = _mm256_add_epi8(bytes[g], _mm256_add_epi8(_mm256_shuffle_epi8(lookup, low),
-                                                               _mm256_shuffle_epi8(lookup, high)));
-        }
-      }
-      for (int g = 0; g < G; ++g) total[g] = _mm256_add_epi64(total[g], _mm256_sad_epu8(bytes[g], zero));
-    }
-    for (int g = 0; g < G; ++g) {
-      alignas(32) int64_t lanes[4];
-      _mm256_store_si256(reinterpret_cast<__m256i *>(lanes), total[g]);
-      for (int l = 0; l < 4; ++l) out[g0 + 4 * g + l] += lanes[l];
-    }
-  }
-#else
-  for (int64_t w = 0; w < words; ++w)
-    for (int j = 0; j < B; ++j) out[j] += popcount64(x[w] & y[w * B + j]);
-#endif
-}
-
-// Counts of one row against a column panel, pair-major: counts[q * B + j]. Pairs of two
-// non-empty classes come from class bit masks; where the row and column hold no NaN, only the
-// pairs of P and N need popcounts (none for a class either side lacks, as N after a ReLU) and
-// the other five follow from the row's and the column's class totals.
-template <typename T>
-void row_counts(const PackedRow<T> &row, const ColumnPanel<T> &cols, int jn, int64_t words,
-                int64_t *counts) {
-  constexpr int B = column_block<T>();
-  const bool complete = row.complete && cols.complete;
-  for (int q = 0; q < 9 * B; ++q) counts[q] = 0;
-  for (int a = 0; a < 3; ++a)
-    for (int b = 0; b < 3; ++b) {
-      const bool derived = complete && (a == kNearZero || b == kNearZero);
-      if (derived || row.class_totals[a] == 0 || !cols.present[b]) continue;
-      add_matches<B>(row.bits.data() + size_t(a) * words, cols.bits.data() + size_t(b) * words * B,
-                     words, counts + class_pair_index(a, b) * B);
-    }
-  if (!complete) return;
-  for (int j = 0; j < jn; ++j) {
-    int64_t *c = counts + j;
-    const int64_t *column = cols.totals.data() + size_t(j) * 3;
-    c[1 * B] = row.class_totals[0] - c[0] - c[2 * B];      // PZ
-    c[7 * B] = row.class_totals[2] - c[6 * B] - c[8 * B];  // NZ
-    c[3 * B] = column[0] - c[0] - c[6 * B];                // ZP
-    c[5 * B] = column[2] - c[2 * B] - c[8 * B];            // ZN
-    c[4 * B] = column[1] - c[1 * B] - c[7 * B];            // ZZ
   }
 }
 
@@ -269,9 +83,13 @@ template <typename T> struct Workspace {
   // Clears the accumulators of `rows` rows for a new column block (`counts` only for a task
   // of several k chunks).
   template <int B> void start(int64_t rows, bool chunked) {
-    partial.assign(size_t(rows) * 9 * B, T(0));
     resize_or_throw(total, size_t(rows) * 9 * B, "matmul partial sums");  // first flush writes it
     if (chunked) resize_or_throw(counts, size_t(rows) * 9 * B, "matmul partial counts");
+    if (kMaskedPanel) {  // the row kernel adds to the totals directly
+      if (chunked) std::fill(total.begin(), total.end(), 0.0);  // else zeroed row by row, in L1
+      return;
+    }
+    partial.assign(size_t(rows) * 9 * B, T(0));
     pending.assign(size_t(rows) * 3, 0);
     flushed.assign(size_t(rows) * 3, 0);
     touched.assign(size_t(rows) * 3, 0);
@@ -280,6 +98,7 @@ template <typename T> struct Workspace {
   // Moves the partial sums of (row, class of x) `ra` into its double totals: every slot the
   // first time (that writes the totals), afterwards only the slots added to since.
   template <int B> void flush(size_t ra) {
+    if (kMaskedPanel) return;  // nothing held back: the row kernel adds to the totals directly
     double *sums = total.data() + ra * 3 * B;
     T *acc = partial.data() + ra * 3 * B;
     const bool add = flushed[ra];
@@ -297,6 +116,51 @@ template <typename T> struct Workspace {
   }
 };
 
+#if defined(__AVX512F__)
+// The AVX-512 form of rows_block_sums: each row's classes in turn against the masked panel,
+// straight into the double totals (set to zero first where `fresh`). A masked panel is read once
+// per three multiply-adds, from L2, over the whole chunk. A plain one (one class of y, no masks)
+// is read once per multiply-add, and from L2 that bounds the loop: there the rows go through it
+// in slices of kPlainSliceWords k blocks (32 KiB of float y, in L1), 25% faster.
+template <typename T>
+void rows_block_sums_masked(size_t first, int64_t rn, size_t acc_first, bool fresh,
+                            Workspace<T> &ws) {
+  constexpr int B = column_block<T>();
+  const ColumnPanel<T> &cols = ws.columns;
+  int live = 0;
+  for (uint8_t l : cols.live) live |= l;
+  const int slots = live & 7;
+  const Form form = panel_form(cols, live);
+  const int64_t words = int64_t(cols.live.size());
+  if (fresh)
+    for (int64_t r = 0; r < rn; ++r) {
+      double *sums = ws.total.data() + (acc_first + size_t(r)) * 9 * B;
+      std::fill(sums, sums + 9 * B, 0.0);
+    }
+  const int64_t slice = form == Form::kPlain ? kPlainSliceWords : words;
+  for (int64_t w0 = 0; w0 < words; w0 += slice) {
+    const int64_t w1 = std::min(words, w0 + slice);
+    for (int64_t r = 0; r < rn; ++r) {
+      const PackedRow<T> &row = ws.rows[first + size_t(r)];
+      if (r + 1 < rn) {  // the next row's values, offsets and runs: each row is a new stream
+        const PackedRow<T> &next = ws.rows[first + size_t(r) + 1];
+        __builtin_prefetch(next.values.data() + next.start(0, w0));
+        __builtin_prefetch(next.offsets.data() + next.start(0, w0));
+        __builtin_prefetch(next.bounds.data());
+      }
+      if (!row.finite) continue;
+      double *sums = ws.total.data() + (acc_first + size_t(r)) * 9 * B;
+      for (int a = 0; a < 3; ++a) {
+        const int64_t begin = row.start(a, w0), end = row.stop(a, w1 - 1);
+        // Exact-zero near-zero values meet no inf here (0 * inf is NaN): their products are 0.
+        if (begin == end || (a == kNearZero && row.zero_near && !(live & kSlotInfinite))) continue;
+        class_sums(row.values.data() + begin, row.offsets.data() + begin, end - begin, cols,
+                   slots, form, kFlushEvery, sums + a * 3 * B);
+      }
+    }
+  }
+}
+#else
 // Sums of rows [first, first + rn) of the task against the packed columns, over one k chunk
 // (`p` describes the chunk), added to accumulators [acc_first, acc_first + rn). Not inlined into
 // the task driver: there the register pressure spills the inner loop's pointers (5% slower).
@@ -306,13 +170,13 @@ __attribute__((noinline)) void rows_block_sums(const MatmulProblem<T> &p, size_t
   constexpr int B = column_block<T>();
   const int64_t blocks = (p.k + kBlockK - 1) / kBlockK;
   for (int64_t kb = 0; kb < blocks; ++kb) {
-    const T *panel = ws.columns.values.data() + kb * kBlockK * kValueSlots * B;
+    const T *panel = ws.columns.values.data();
     const int live = ws.columns.live[size_t(kb)];
     for (int64_t r = 0; r < rn; ++r) {
       const PackedRow<T> &row = ws.rows[first + size_t(r)];
       if (!row.finite) continue;
       for (int a = 0; a < 3; ++a) {
-        const int64_t begin = row.bounds[size_t(kb * 3 + a)], end = row.bounds[size_t(kb * 3 + a + 1)];
+        const int64_t begin = row.start(a, kb), end = row.stop(a, kb);
         if (begin == end) continue;
         const size_t ra = (acc_first + size_t(r)) * 3 + size_t(a);
         if (ws.pending[ra] + (end - begin) > kFlushEvery)  // it would overfill the partials
@@ -328,6 +192,7 @@ __attribute__((noinline)) void rows_block_sums(const MatmulProblem<T> &p, size_t
     }
   }
 }
+#endif
 
 // Per thread: the workspace, the result writer and one row's counts of one k chunk.
 template <typename T> struct MatmulThread {
@@ -386,6 +251,10 @@ void matmul_classify_cpu(const MatmulProblem<T> &p, const ClassifyOutput &out) {
     resize_or_throw(split_sums, size_t(plan.splits * cells * 9), "matmul split sums");
     resize_or_throw(split_counts, size_t(plan.splits * cells * 9), "matmul split counts");
   }
+#if defined(__AVX512F__)
+  // Streaming stores where the full result is larger than the caches could keep anyway.
+  const bool stream = out.mode == ReduceMode::kNone && cells * 9 * (4 + int64_t(sizeof(T))) >= kStreamBytes;
+#endif
   ParallelRun run;
   run.tasks(
       plan.base * plan.splits, [&] { return MatmulThread<T>{{}, CellWriter<T>(out), {}}; },
@@ -425,7 +294,11 @@ void matmul_classify_cpu(const MatmulProblem<T> &p, const ClassifyOutput &out) {
               if (repack)
                 for (int64_t r = first; r < first + rn; ++r)
                   pack_row(sub, xc + (i_begin + r) * p.x_row_stride, words, ws.rows[size_t(r)]);
+#if defined(__AVX512F__)
+              rows_block_sums_masked(size_t(first), rn, size_t(acc0), !chunked || c == c_begin, ws);
+#else
               rows_block_sums(sub, size_t(first), rn, size_t(acc0), ws);
+#endif
               for (int64_t r = first; r < first + rn; ++r) {
                 const PackedRow<T> &row = ws.rows[size_t(r)];
                 const size_t acc = size_t(acc0 + r - first);
@@ -445,6 +318,9 @@ void matmul_classify_cpu(const MatmulProblem<T> &p, const ClassifyOutput &out) {
                 const int64_t cell0 = (batch * p.n + i_begin + r) * p.m + j0;
                 const double *sums = ws.total.data() + acc * 9 * B;
                 if (plan.splits == 1) {
+#if defined(__AVX512F__)
+                  if (stream && stream_row<T>(out, cell0, jn, counts, sums)) continue;
+#endif
                   thread.writer.emit_run(cell0, jn, counts, sums, B);
                   continue;
                 }
@@ -459,7 +335,12 @@ void matmul_classify_cpu(const MatmulProblem<T> &p, const ClassifyOutput &out) {
           }
         }
       },
-      [&](MatmulThread<T> &thread) { thread.writer.merge_into(); });
+      [&](MatmulThread<T> &thread) {
+#if defined(__AVX512F__)
+        _mm_sfence();  // this thread's streaming stores are visible before the result is read
+#endif
+        thread.writer.merge_into();
+      });
   if (plan.splits > 1) {  // each cell's k ranges, added in order
     run.tasks(
         cells, [&] { return CellWriter<T>(out); },
