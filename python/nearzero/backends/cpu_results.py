@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._arrays import as_operand
+from .result_memory import reusable_empty
 from .results import (INT32_MAX, check_result_size, count_dtype_of, reduction_layout,
                       sum_dtype_of)
 
@@ -68,14 +69,11 @@ class ResultBuffers:
         return counts, sums.astype(self.sum_dtype)
 
 
-def _aligned_empty(shape, dtype, alignment=64):
+def _aligned_empty(shape, dtype):
     """An uninitialised C-contiguous array starting on a cache line, so that a kernel's runs of
-    cells are whole lines it can write without reading them first."""
-    dtype = np.dtype(dtype)
-    count = int(np.prod(shape))
-    raw = np.empty(count * dtype.itemsize + alignment, dtype=np.uint8)
-    start = -raw.ctypes.data % alignment
-    return raw[start:start + count * dtype.itemsize].view(dtype).reshape(shape)
+    cells are whole lines it can write without reading them first. Large ones reuse the memory
+    of results the caller has dropped (result_memory: no page faults, huge pages)."""
+    return reusable_empty(shape, dtype)
 
 
 def _plane_stride(cells: int) -> int:
