@@ -5,21 +5,24 @@
 #include "common/parallel.h"
 #include "cpu/conv_cpu.h"
 #include "cpu/conv_emit.h"
+#include "cpu/conv_filter_pack.h"
 #include "cpu/conv_layout.h"
 #include "cpu/conv_row_block.h"
 #include "cpu/conv_tile.h"
 
 #include <algorithm>
 #include <mutex>
+#include <type_traits>
 #include <vector>
 
 namespace nearzero {
 namespace {
 using namespace conv_detail;
 
-constexpr int64_t kFilterRowTile = 32;
+// Rows per tile: every tile packs the d_out panels of its k blocks again, so tiles are large
+// (a 3x3 kernel of 16 channels is one tile); the k split keeps the threads busy.
+constexpr int64_t kFilterRowTile = 160;
 constexpr int64_t kMaxBlocksPerTask = 4;  // column blocks sharing one packing of the x rows
-constexpr int64_t kOutsideInput = -1;
 constexpr int64_t kBlocksPerCheck = 16;  // k blocks between interrupt checks
 
 template <typename T> struct FilterProblem {
@@ -39,6 +42,64 @@ template <typename T> struct FilterWorkspace {
   TileAccumulators<T> acc;
 };
 
+// Packs the d_out panels of the task's column blocks for the block's k (ws.d_out_base);
+// returns the nonzero-slot bits and kPanelInfinite as TileAccumulators::add_row takes them.
+template <typename T>
+int pack_d_out_panels(const FilterProblem<T> &p, int64_t cb_begin, int64_t cbs, int64_t kn,
+                      FilterWorkspace<T> &ws) {
+  constexpr int W = lanes<T>();
+#if defined(NEARZERO_FILTER_PACK_AVX512)
+  if constexpr (std::is_same_v<T, float>) {
+    if (column_gather_fits(p.ds.channel)) {
+      ws.panel.resize(size_t(cbs * kBlockK));
+      int flags = 0;
+      for (int64_t cb = 0; cb < cbs; ++cb) {
+        const int64_t col0 = (cb_begin + cb) * W;
+        const int jn = int(std::min<int64_t>(W, p.out_per_group - col0));
+        flags |= pack_column_panel_avx512(p.d_out + col0 * p.ds.channel,
+                                          p.d_out_codes + col0 * p.ds.channel,
+                                          ws.d_out_base.data(), kn, p.ds.channel, jn,
+                                          ws.panel.data() + cb * kBlockK);
+      }
+      return flags;
+    }
+  }
+#endif
+  ws.panel.assign(size_t(cbs * kBlockK), PanelEntry<T>{});
+  uint8_t panel_codes = 0;
+  for (int64_t cb = 0; cb < cbs; ++cb) {
+    const int64_t col0 = (cb_begin + cb) * W;
+    const int jn = int(std::min<int64_t>(W, p.out_per_group - col0));
+    PanelEntry<T> *entries = ws.panel.data() + cb * kBlockK;
+    for (int64_t i = 0; i < kn; ++i)
+      for (int j = 0; j < jn; ++j) {
+        const int64_t at = ws.d_out_base[i] + (col0 + j) * p.ds.channel;
+        put_panel_value(entries[i], j, p.d_out[at], p.d_out_codes[at]);
+        panel_codes |= p.d_out_codes[at];
+      }
+  }
+  return 7 | ((panel_codes & kInfiniteBit) ? kPanelInfinite : 0);
+}
+
+// Appends row r of the tile (input channel ci, its tap's ws.x_offset) for the block's k.
+template <typename T>
+void append_x_row(const FilterProblem<T> &p, int64_t ci, int64_t kn, FilterWorkspace<T> &ws,
+                  int64_t r) {
+  const int64_t channel = ci * p.xs.channel;
+#if defined(NEARZERO_FILTER_PACK_AVX512)
+  if constexpr (std::is_same_v<T, float>) {
+    append_row_avx512(p.x, p.x_codes, ws.x_offset.data(), kn, channel, ws.rows, r);
+    return;
+  }
+#endif
+  RowAppender<T> row(ws.rows, r);
+  for (int64_t i = 0; i < kn; ++i) {
+    if (ws.x_offset[i] == kOutsideInput) continue;
+    const int64_t at = ws.x_offset[i] + channel;
+    row.add(p.x[at], p.x_codes[at], int(i));
+  }
+}
+
 // One block of k = [k0, k0 + kn): d_out panels for the task's column blocks and x rows.
 template <typename T>
 void filter_block(const FilterProblem<T> &p, int64_t group, int64_t r0, int64_t rn,
@@ -56,20 +117,7 @@ void filter_block(const FilterProblem<T> &p, int64_t group, int64_t r0, int64_t 
     ws.d_out_base[i] = n * p.ds.batch + o[0] * p.ds.spatial[0] + o[1] * p.ds.spatial[1] +
                        o[2] * p.ds.spatial[2] + group * p.out_per_group * p.ds.channel;
   }
-  ws.panel.assign(size_t(cbs * kBlockK), PanelEntry<T>{});
-  uint8_t panel_codes = 0;
-  for (int64_t cb = 0; cb < cbs; ++cb) {
-    const int64_t col0 = (cb_begin + cb) * W;
-    const int jn = int(std::min<int64_t>(W, p.out_per_group - col0));
-    PanelEntry<T> *entries = ws.panel.data() + cb * kBlockK;
-    for (int64_t i = 0; i < kn; ++i)
-      for (int j = 0; j < jn; ++j) {
-        const int64_t at = ws.d_out_base[i] + (col0 + j) * p.ds.channel;
-        put_panel_value(entries[i], j, p.d_out[at], p.d_out_codes[at]);
-        panel_codes |= p.d_out_codes[at];
-      }
-  }
-  const int slots = 7 | ((panel_codes & kInfiniteBit) ? kPanelInfinite : 0);
+  const int slots = pack_d_out_panels(p, cb_begin, cbs, kn, ws);
   ws.x_offset.resize(size_t(kn));
   int64_t current_tap = -1;
   for (int64_t r = 0; r < rn; ++r) {
@@ -88,13 +136,7 @@ void filter_block(const FilterProblem<T> &p, int64_t group, int64_t r0, int64_t 
       }
       current_tap = tap;
     }
-    RowAppender<T> row(ws.rows, r);
-    const int64_t channel = ci * p.xs.channel;
-    for (int64_t i = 0; i < kn; ++i) {
-      if (ws.x_offset[i] == kOutsideInput) continue;
-      const int64_t at = ws.x_offset[i] + channel;
-      row.add(p.x[at], p.x_codes[at], int(i));
-    }
+    append_x_row(p, ci, kn, ws, r);
   }
   for (int64_t cb = 0; cb < cbs; ++cb) {
     const PanelEntry<T> *panel = ws.panel.data() + cb * kBlockK;
