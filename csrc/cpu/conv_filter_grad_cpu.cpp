@@ -38,6 +38,9 @@ template <typename T> struct FilterWorkspace {
   AlignedVector<PanelEntry<T>> panel;  // [column block][kBlockK]
   std::vector<int64_t> x_base, d_out_base, position;  // per k of the block
   std::vector<int64_t> x_offset;                      // per k, for the current tap
+  // Per tap of the tile (from the first): the panel's count codes summed over the k where the
+  // tap reads x, [tap][column block][lane], and how many k those are (see add_row).
+  std::vector<int32_t> tap_codes, tap_entries;
   RowBlock<T> rows;
   TileAccumulators<T> acc;
 };
@@ -100,6 +103,27 @@ void append_x_row(const FilterProblem<T> &p, int64_t ci, int64_t kn, FilterWorks
   }
 }
 
+// The panel codes of every column block summed over the k where the current tap reads x
+// (ws.x_offset), into tap `tap` of ws.tap_codes: a row of that tap whose class lists cover all of
+// them takes its longest class's counts from these sums (TileAccumulators::add_row).
+template <typename T>
+void sum_tap_codes(FilterWorkspace<T> &ws, int64_t tap, int64_t cbs, int64_t kn) {
+  constexpr int W = lanes<T>();
+  int32_t entries = 0;
+  for (int64_t i = 0; i < kn; ++i) entries += ws.x_offset[size_t(i)] != kOutsideInput;
+  ws.tap_entries[size_t(tap)] = entries;
+  for (int64_t cb = 0; cb < cbs; ++cb) {
+    const PanelEntry<T> *panel = ws.panel.data() + cb * kBlockK;
+    int32_t sums[W] = {};
+    for (int64_t i = 0; i < kn; ++i) {
+      const int32_t keep = ws.x_offset[size_t(i)] != kOutsideInput ? -1 : 0;
+#pragma omp simd
+      for (int j = 0; j < W; ++j) sums[j] += panel[i].codes[j] & keep;
+    }
+    for (int j = 0; j < W; ++j) ws.tap_codes[size_t((tap * cbs + cb) * W + j)] = sums[j];
+  }
+}
+
 // One block of k = [k0, k0 + kn): d_out panels for the task's column blocks and x rows.
 template <typename T>
 void filter_block(const FilterProblem<T> &p, int64_t group, int64_t r0, int64_t rn,
@@ -119,6 +143,10 @@ void filter_block(const FilterProblem<T> &p, int64_t group, int64_t r0, int64_t 
   }
   const int slots = pack_d_out_panels(p, cb_begin, cbs, kn, ws);
   ws.x_offset.resize(size_t(kn));
+  const int64_t first_tap = r0 / p.in_per_group;
+  const int64_t tile_taps = (r0 + rn - 1) / p.in_per_group - first_tap + 1;
+  ws.tap_codes.resize(size_t(tile_taps * cbs * W));
+  ws.tap_entries.resize(size_t(tile_taps));
   int64_t current_tap = -1;
   for (int64_t r = 0; r < rn; ++r) {
     const int64_t tap = (r0 + r) / p.in_per_group, ci = (r0 + r) % p.in_per_group;
@@ -135,13 +163,21 @@ void filter_block(const FilterProblem<T> &p, int64_t group, int64_t r0, int64_t 
         ws.x_offset[i] = at;
       }
       current_tap = tap;
+      if (kWideRegisters) sum_tap_codes(ws, tap - first_tap, cbs, kn);
     }
     append_x_row(p, ci, kn, ws, r);
   }
   for (int64_t cb = 0; cb < cbs; ++cb) {
     const PanelEntry<T> *panel = ws.panel.data() + cb * kBlockK;
-    for (int64_t r = 0; r < rn; ++r)
-      ws.acc.add_row(r * cbs + cb, row_view(ws.rows, r), panel, slots);
+    for (int64_t r = 0; r < rn; ++r) {
+      if (!kWideRegisters) {
+        ws.acc.add_row(r * cbs + cb, row_view(ws.rows, r), panel, slots);
+        continue;
+      }
+      const int64_t tap = (r0 + r) / p.in_per_group - first_tap;
+      ws.acc.add_row(r * cbs + cb, row_view(ws.rows, r), panel, slots,
+                     ws.tap_codes.data() + (tap * cbs + cb) * W, ws.tap_entries[size_t(tap)]);
+    }
   }
 }
 
