@@ -7,12 +7,10 @@
 #include "cpu/conv_emit.h"
 #include "cpu/conv_filter_pack.h"
 #include "cpu/conv_layout.h"
-#include "cpu/conv_row_block.h"
 #include "cpu/conv_tile.h"
 
 #include <algorithm>
 #include <mutex>
-#include <type_traits>
 #include <vector>
 
 namespace nearzero {
@@ -24,105 +22,6 @@ using namespace conv_detail;
 constexpr int64_t kFilterRowTile = 160;
 constexpr int64_t kMaxBlocksPerTask = 4;  // column blocks sharing one packing of the x rows
 constexpr int64_t kBlocksPerCheck = 16;  // k blocks between interrupt checks
-
-template <typename T> struct FilterProblem {
-  const ConvGeometry &g;
-  const T *x, *d_out;
-  const uint8_t *x_codes, *d_out_codes;
-  ActivationStrides xs, ds;
-  KernelStrides ks;
-  int64_t taps, in_per_group, out_per_group, out_positions, k_total;
-};
-
-template <typename T> struct FilterWorkspace {
-  AlignedVector<PanelEntry<T>> panel;  // [column block][kBlockK]
-  std::vector<int64_t> x_base, d_out_base, position;  // per k of the block
-  std::vector<int64_t> x_offset;                      // per k, for the current tap
-  // Per tap of the tile (from the first): the panel's count codes summed over the k where the
-  // tap reads x, [tap][column block][lane], and how many k those are (see add_row).
-  std::vector<int32_t> tap_codes, tap_entries;
-  RowBlock<T> rows;
-  TileAccumulators<T> acc;
-};
-
-// Packs the d_out panels of the task's column blocks for the block's k (ws.d_out_base);
-// returns the nonzero-slot bits and kPanelInfinite as TileAccumulators::add_row takes them.
-template <typename T>
-int pack_d_out_panels(const FilterProblem<T> &p, int64_t cb_begin, int64_t cbs, int64_t kn,
-                      FilterWorkspace<T> &ws) {
-  constexpr int W = lanes<T>();
-#if defined(NEARZERO_FILTER_PACK_AVX512)
-  if constexpr (std::is_same_v<T, float>) {
-    if (column_gather_fits(p.ds.channel)) {
-      ws.panel.resize(size_t(cbs * kBlockK));
-      int flags = 0;
-      for (int64_t cb = 0; cb < cbs; ++cb) {
-        const int64_t col0 = (cb_begin + cb) * W;
-        const int jn = int(std::min<int64_t>(W, p.out_per_group - col0));
-        flags |= pack_column_panel_avx512(p.d_out + col0 * p.ds.channel,
-                                          p.d_out_codes + col0 * p.ds.channel,
-                                          ws.d_out_base.data(), kn, p.ds.channel, jn,
-                                          ws.panel.data() + cb * kBlockK);
-      }
-      return flags;
-    }
-  }
-#endif
-  ws.panel.assign(size_t(cbs * kBlockK), PanelEntry<T>{});
-  uint8_t panel_codes = 0;
-  for (int64_t cb = 0; cb < cbs; ++cb) {
-    const int64_t col0 = (cb_begin + cb) * W;
-    const int jn = int(std::min<int64_t>(W, p.out_per_group - col0));
-    PanelEntry<T> *entries = ws.panel.data() + cb * kBlockK;
-    for (int64_t i = 0; i < kn; ++i)
-      for (int j = 0; j < jn; ++j) {
-        const int64_t at = ws.d_out_base[i] + (col0 + j) * p.ds.channel;
-        put_panel_value(entries[i], j, p.d_out[at], p.d_out_codes[at]);
-        panel_codes |= p.d_out_codes[at];
-      }
-  }
-  return 7 | ((panel_codes & kInfiniteBit) ? kPanelInfinite : 0);
-}
-
-// Appends row r of the tile (input channel ci, its tap's ws.x_offset) for the block's k.
-template <typename T>
-void append_x_row(const FilterProblem<T> &p, int64_t ci, int64_t kn, FilterWorkspace<T> &ws,
-                  int64_t r) {
-  const int64_t channel = ci * p.xs.channel;
-#if defined(NEARZERO_FILTER_PACK_AVX512)
-  if constexpr (std::is_same_v<T, float>) {
-    append_row_avx512(p.x, p.x_codes, ws.x_offset.data(), kn, channel, ws.rows, r);
-    return;
-  }
-#endif
-  RowAppender<T> row(ws.rows, r);
-  for (int64_t i = 0; i < kn; ++i) {
-    if (ws.x_offset[i] == kOutsideInput) continue;
-    const int64_t at = ws.x_offset[i] + channel;
-    row.add(p.x[at], p.x_codes[at], int(i));
-  }
-}
-
-// The panel codes of every column block summed over the k where the current tap reads x
-// (ws.x_offset), into tap `tap` of ws.tap_codes: a row of that tap whose class lists cover all of
-// them takes its longest class's counts from these sums (TileAccumulators::add_row).
-template <typename T>
-void sum_tap_codes(FilterWorkspace<T> &ws, int64_t tap, int64_t cbs, int64_t kn) {
-  constexpr int W = lanes<T>();
-  int32_t entries = 0;
-  for (int64_t i = 0; i < kn; ++i) entries += ws.x_offset[size_t(i)] != kOutsideInput;
-  ws.tap_entries[size_t(tap)] = entries;
-  for (int64_t cb = 0; cb < cbs; ++cb) {
-    const PanelEntry<T> *panel = ws.panel.data() + cb * kBlockK;
-    int32_t sums[W] = {};
-    for (int64_t i = 0; i < kn; ++i) {
-      const int32_t keep = ws.x_offset[size_t(i)] != kOutsideInput ? -1 : 0;
-#pragma omp simd
-      for (int j = 0; j < W; ++j) sums[j] += panel[i].codes[j] & keep;
-    }
-    for (int j = 0; j < W; ++j) ws.tap_codes[size_t((tap * cbs + cb) * W + j)] = sums[j];
-  }
-}
 
 // One block of k = [k0, k0 + kn): d_out panels for the task's column blocks and x rows.
 template <typename T>
