@@ -61,7 +61,7 @@ inline int pack_column_panel_avx512(const float *d_out, const uint8_t *codes,
 
 // Appends row `row` of a RowBlock: for k in [0, kn), the x element at x_offset[k] + channel
 // (none where x_offset[k] is kOutsideInput), with in-block offset k. Sixteen k per step: a
-// vector load where their elements are adjacent, else two gathers; each class's values and
+// masked vector load where their elements are adjacent, else two gathers; each class's values and
 // offsets are compressed into its list with one full-vector store (the lists have room).
 inline void append_row_avx512(const float *x, const uint8_t *codes, const int64_t *x_offset,
                               int64_t kn, int64_t channel, RowBlock<float> &block, int64_t row) {
@@ -84,16 +84,25 @@ inline void append_row_avx512(const float *x, const uint8_t *codes, const int64_
     const __mmask8 valid_lo = _mm512_mask_cmpneq_epi64_mask(in_low, lo, outside);
     const __mmask8 valid_hi = _mm512_mask_cmpneq_epi64_mask(in_high, hi, outside);
     const __mmask16 valid = __mmask16(valid_lo | (unsigned(valid_hi) << 8));
-    const int64_t first = x_offset[i];
-    const __m512i run = _mm512_add_epi64(_mm512_set1_epi64(first), step8);
+    if (valid == 0) continue;
+    // Adjacent: the valid lanes read x_offset = start + lane (padding lanes at a row's ends
+    // aside), so one masked load reads them.
+    const int first_valid = __builtin_ctz(unsigned(valid));
+    const int64_t start = x_offset[i + first_valid] - first_valid;
+    const __m512i run = _mm512_add_epi64(_mm512_set1_epi64(start), step8);
     const bool adjacent =
-        valid == 0xffff && _mm512_cmpeq_epi64_mask(lo, run) == 0xff &&
-        _mm512_cmpeq_epi64_mask(hi, _mm512_add_epi64(run, _mm512_set1_epi64(8))) == 0xff;
+        _mm512_mask_cmpeq_epi64_mask(valid_lo, lo, run) == valid_lo &&
+        _mm512_mask_cmpeq_epi64_mask(valid_hi, hi, _mm512_add_epi64(run, _mm512_set1_epi64(8))) ==
+            valid_hi;
     __m512 v;
     __m512i code;
-    if (adjacent) {
-      v = _mm512_loadu_ps(x_at + first);
-      code = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i *>(codes_at + first)));
+    if (adjacent) {  // masked-out lanes are not read, so `start` may lie before the operand
+      const uintptr_t x_start =
+          reinterpret_cast<uintptr_t>(x_at) + uintptr_t(start) * sizeof(float);
+      const uintptr_t codes_start = reinterpret_cast<uintptr_t>(codes_at) + uintptr_t(start);
+      v = _mm512_maskz_loadu_ps(valid, reinterpret_cast<const float *>(x_start));
+      code = _mm512_cvtepu8_epi32(
+          _mm_maskz_loadu_epi8(valid, reinterpret_cast<const uint8_t *>(codes_start)));
     } else {
       const __m256 v_lo = _mm512_mask_i64gather_ps(_mm256_setzero_ps(), valid_lo, lo, x_at, 4);
       const __m256 v_hi = _mm512_mask_i64gather_ps(_mm256_setzero_ps(), valid_hi, hi, x_at, 4);
