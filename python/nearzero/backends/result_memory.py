@@ -5,7 +5,7 @@ A fresh mapping costs the kernel one zeroed page per first touch: about 28 ms pe
 even with huge pages (a third of a full convolution result's time), and on virtual machines
 that hand freed memory back to the host (free page reporting) up to ten times that, as every
 page comes back from the hypervisor. A result dropped by the caller is found free at the next
-request (nothing but this module refers to its mapping any more) and handed out again. Free
+request (no array made from its memory is left) and handed out again. Free
 mappings are kept up to twice the size of the latest request (the other buffer of the same
 result may want them), the oldest released first; so when a caller stops, at most its last
 dropped results stay mapped, and a pooled request bounds what is held.
@@ -14,8 +14,9 @@ dropped results stay mapped, and a pooled request bounds what is held.
 from __future__ import annotations
 
 import mmap
-import sys
 import threading
+import weakref
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -29,18 +30,27 @@ MIN_USE = 0.75
 # Free mappings kept after a request, as a multiple of its size.
 KEEP_FREE = 2
 
+
+@dataclass
+class _Mapping:
+    """One mapping and the array over all of it that every array handed out from it views
+    (NumPy keeps that array as the base of each view made from it). The mapping is free once
+    that array is gone: a weak reference tells, on any Python, without counting references."""
+
+    memory: mmap.mmap
+    whole: weakref.ref | None = None
+
+    def free(self) -> bool:
+        return self.whole is None or self.whole() is None
+
+    def hand_out(self) -> np.ndarray:
+        whole = np.frombuffer(self.memory, dtype=np.uint8)
+        self.whole = weakref.ref(whole)
+        return whole
+
+
 _lock = threading.Lock()
-_mappings: list = []  # [mmap.mmap]: every mapping handed out and not yet released
-
-
-# References to a mapping that no array holds, seen from _free: the module's list, the loop
-# variable of its caller, its own argument, and getrefcount's.
-_UNUSED_REFERENCES = 4
-
-
-def _free(mapping) -> bool:
-    """Nothing outside this module refers to `mapping`: the arrays made from it are gone."""
-    return sys.getrefcount(mapping) <= _UNUSED_REFERENCES
+_mappings: list = []  # [_Mapping]: every mapping made and not yet released, oldest first
 
 
 def _new_mapping(nbytes: int):
@@ -70,25 +80,24 @@ def reusable_empty(shape, dtype) -> np.ndarray:
         return raw[start:start + nbytes].view(dtype).reshape(shape)
     need = -(-nbytes // HUGE_PAGE) * HUGE_PAGE
     with _lock:
-        free = [m for m in _mappings if _free(m)]  # oldest first
-        fitting = [m for m in free if need <= len(m) - HUGE_PAGE and need >= MIN_USE * len(m)]
-        chosen = min(fitting, key=len) if fitting else None
-        kept = sum(len(m) for m in free if m is not chosen)
+        free = [m for m in _mappings if m.free()]
+        fitting = [m for m in free if need <= len(m.memory) - HUGE_PAGE
+                   and need >= MIN_USE * len(m.memory)]
+        chosen = min(fitting, key=lambda m: len(m.memory)) if fitting else None
+        kept = sum(len(m.memory) for m in free if m is not chosen)
         for mapping in free:
             if kept <= KEEP_FREE * need:
                 break
             if mapping is not chosen:
-                kept -= len(mapping)
+                kept -= len(mapping.memory)
                 _mappings.remove(mapping)
-                mapping.close()
-        del free, fitting
+                mapping.memory.close()
         if chosen is None:
-            chosen = _new_mapping(need)
-            _mappings.append(chosen)
+            chosen = _Mapping(_new_mapping(need))
         else:  # most recently used last
             _mappings.remove(chosen)
-            _mappings.append(chosen)
-    whole = np.frombuffer(chosen, dtype=np.uint8)
+        _mappings.append(chosen)
+        whole = chosen.hand_out()
     start = -whole.ctypes.data % HUGE_PAGE
     return whole[start:start + nbytes].view(dtype).reshape(shape)
 
@@ -96,4 +105,4 @@ def reusable_empty(shape, dtype) -> np.ndarray:
 def held_bytes() -> int:
     """Bytes mapped for results, in use or free (free ones are released by the next request)."""
     with _lock:
-        return sum(len(m) for m in _mappings)
+        return sum(len(m.memory) for m in _mappings)
