@@ -4,7 +4,7 @@ float32). Agreement is asserted before anything is timed; ratios come from one i
 
 Targets on a 2-core CPU for conv2d (32,16,64,64) * (32,16,3,3), padding 1, channels_first:
 fused <= 5x torch.nn.functional.conv2d, and unfused / fused >= 4x; the kernel gradient
-unfused / fused >= 4x. Each timed call drops its result, so a fused call reuses the memory of
+unfused / fused >= 4x at the AVX-512 level. Each timed call drops its result, so a fused call reuses the memory of
 the previous one (backends/result_memory.py), as a training loop does.
 
     python -m pytest benchmarks/bench_conv.py --benchmark-enable -s
