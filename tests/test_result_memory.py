@@ -84,3 +84,16 @@ def test_failed_mapping_is_a_memory_error_with_the_size(monkeypatch):
     monkeypatch.setattr(rm.mmap, "mmap", refuse)
     with pytest.raises(MemoryError, match=str(1 << 40)):
         rm.reusable_empty((1 << 40,), np.uint8)
+
+
+def test_free_memory_is_released_before_a_result_is_refused(monkeypatch):
+    from nearzero.backends import cpu_results
+
+    held = rm.reusable_empty((3, 5 * MB), np.float32)
+    del held
+    assert any(m.free() for m in rm._mappings)
+    monkeypatch.setattr(cpu_results, "available_memory_bytes", lambda: 1000)
+    x = np.ones((1, 4, 4, 1), np.float32)
+    with pytest.raises(MemoryError, match="reduce="):
+        nz.conv_classify(x, np.ones((1, 1, 1, 1), np.float32), thresholds=0.5)
+    assert not any(m.free() for m in rm._mappings)

@@ -39,12 +39,13 @@ template <typename T>
 std::unique_ptr<uint8_t[]> class_codes(const T *values, int64_t count, T threshold) {
   std::unique_ptr<uint8_t[]> codes;
   try {
-    codes.reset(new uint8_t[size_t((count > 0 ? count : 0) + kCodePadding)]());
+    codes.reset(new uint8_t[size_t((count > 0 ? count : 0) + kCodePadding)]);
   } catch (const std::bad_alloc &) {
     throw OutOfMemory("nearzero: could not allocate " + std::to_string(count) +
                       " bytes for the class codes of a convolution operand");
   }
   uint8_t *out = codes.get();
+  for (int64_t i = 0; i < kCodePadding; ++i) out[(count > 0 ? count : 0) + i] = 0;
   constexpr int64_t kPart = 1 << 18;
   ParallelRun run;
   run.for_each((count + kPart - 1) / kPart, [&](int64_t part) {

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._arrays import as_operand
-from .result_memory import reusable_empty
+from .result_memory import release_free, reusable_empty
 from .results import (INT32_MAX, check_result_size, count_dtype_of, reduction_layout,
                       sum_dtype_of)
 
@@ -109,8 +109,14 @@ def make_buffers(value_shape, pairs, dtype, reduce, mask, channel_axis, products
     sum_dtype = sum_dtype_of(dtype)
     if mode == 0:
         count_dtype = count_dtype_of(products_per_cell)
-        check_result_size(value_shape, pairs, count_dtype, sum_dtype, available_memory_bytes(),
-                          device)
+        try:
+            check_result_size(value_shape, pairs, count_dtype, sum_dtype,
+                              available_memory_bytes(), device)
+        except MemoryError:
+            if not release_free():  # the memory of dropped results, if any, first
+                raise
+            check_result_size(value_shape, pairs, count_dtype, sum_dtype,
+                              available_memory_bytes(), device)
         if planar:
             cell_stride, pair_stride = 1, _plane_stride(cells)
             counts = _aligned_empty((pairs, pair_stride), count_dtype)

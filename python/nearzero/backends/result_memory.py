@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["reusable_empty", "held_bytes"]
+__all__ = ["reusable_empty", "held_bytes", "release_free"]
 
 # Results smaller than this come from NumPy's allocator (they fault little and malloc keeps them).
 MIN_POOLED_BYTES = 8 << 20
@@ -100,6 +100,18 @@ def reusable_empty(shape, dtype) -> np.ndarray:
         whole = chosen.hand_out()
     start = -whole.ctypes.data % HUGE_PAGE
     return whole[start:start + nbytes].view(dtype).reshape(shape)
+
+
+def release_free() -> int:
+    """Unmaps every free mapping (before a result is refused for want of memory); returns the
+    bytes released."""
+    with _lock:
+        released = 0
+        for mapping in [m for m in _mappings if m.free()]:
+            released += len(mapping.memory)
+            _mappings.remove(mapping)
+            mapping.memory.close()
+        return released
 
 
 def held_bytes() -> int:
