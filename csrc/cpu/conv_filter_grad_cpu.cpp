@@ -18,7 +18,9 @@ namespace {
 using namespace conv_detail;
 
 // Rows per tile: every tile packs the d_out panels of its k blocks again, so tiles are large
-// (a 3x3 kernel of 16 channels is one tile); the k split keeps the threads busy.
+// (a 3x3 kernel of 16 channels is one tile); the k split keeps the threads busy. Even with 64
+// output channels, whose 640 cell blocks of accumulators (2 MB) overflow L2, this measured
+// faster than tiles sized to L2 (86 against 96 ms per call at AVX-512).
 constexpr int64_t kFilterRowTile = 160;
 constexpr int64_t kMaxBlocksPerTask = 4;  // column blocks sharing one packing of the x rows
 constexpr int64_t kBlocksPerCheck = 16;  // k blocks between interrupt checks
