@@ -97,3 +97,14 @@ def test_free_memory_is_released_before_a_result_is_refused(monkeypatch):
     with pytest.raises(MemoryError, match="reduce="):
         nz.conv_classify(x, np.ones((1, 1, 1, 1), np.float32), thresholds=0.5)
     assert not any(m.free() for m in rm._mappings)
+
+
+def test_memory_held_only_through_the_raw_export_is_not_reused():
+    a = rm.reusable_empty((4, 4 * MB), np.int32)
+    first = _start(a)
+    export = a.base
+    while not isinstance(export, memoryview):  # the chain NumPy keeps: views, then the export
+        export = export.base
+    del a
+    b = rm.reusable_empty((4, 4 * MB), np.int32)
+    assert _start(b) != first  # the export still reaches the memory

@@ -33,20 +33,29 @@ KEEP_FREE = 2
 
 @dataclass
 class _Mapping:
-    """One mapping and the array over all of it that every array handed out from it views
-    (NumPy keeps that array as the base of each view made from it). The mapping is free once
-    that array is gone: a weak reference tells, on any Python, without counting references."""
+    """One mapping and the buffer export over all of it that every array handed out from it
+    holds (through the array NumPy makes over the export, the base of each view). The mapping is
+    free once that export is gone: a weak reference tells, on any Python, without counting
+    references."""
 
     memory: mmap.mmap
-    whole: weakref.ref | None = None
+    export: weakref.ref | None = None
 
     def free(self) -> bool:
-        return self.whole is None or self.whole() is None
+        return self.export is None or self.export() is None
 
     def hand_out(self) -> np.ndarray:
         whole = np.frombuffer(self.memory, dtype=np.uint8)
-        self.whole = weakref.ref(whole)
+        self.export = weakref.ref(whole.base)  # the memoryview NumPy took of the mapping
         return whole
+
+    def release(self) -> bool:
+        """Unmaps a free mapping; False if something still exports its memory."""
+        try:
+            self.memory.close()
+        except BufferError:
+            return False
+        return True
 
 
 _lock = threading.Lock()
@@ -90,8 +99,8 @@ def reusable_empty(shape, dtype) -> np.ndarray:
                 break
             if mapping is not chosen:
                 kept -= len(mapping.memory)
-                _mappings.remove(mapping)
-                mapping.memory.close()
+                if mapping.release():
+                    _mappings.remove(mapping)
         if chosen is None:
             chosen = _Mapping(_new_mapping(need))
         else:  # most recently used last
@@ -108,9 +117,10 @@ def release_free() -> int:
     with _lock:
         released = 0
         for mapping in [m for m in _mappings if m.free()]:
-            released += len(mapping.memory)
-            _mappings.remove(mapping)
-            mapping.memory.close()
+            size = len(mapping.memory)
+            if mapping.release():
+                released += size
+                _mappings.remove(mapping)
         return released
 
 
