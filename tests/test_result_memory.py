@@ -108,3 +108,12 @@ def test_memory_held_only_through_the_raw_export_is_not_reused():
     del a
     b = rm.reusable_empty((4, 4 * MB), np.int32)
     assert _start(b) != first  # the export still reaches the memory
+
+
+def test_without_private_mappings_results_come_from_numpy(monkeypatch):
+    monkeypatch.setattr(rm, "POOLED", False)
+    held = rm.held_bytes()
+    a = rm.reusable_empty((3, 5 * MB), np.float32)
+    assert rm.held_bytes() == held and a.flags.owndata is False and _start(a) % 64 == 0
+    a[...] = 2.0
+    assert float(a.sum()) == 2.0 * a.size

@@ -24,6 +24,9 @@ __all__ = ["reusable_empty", "held_bytes", "release_free"]
 
 # Results smaller than this come from NumPy's allocator (they fault little and malloc keeps them).
 MIN_POOLED_BYTES = 8 << 20
+# Anonymous private mappings as Python's mmap makes them on POSIX systems; elsewhere (Windows)
+# every result comes from NumPy's allocator.
+POOLED = hasattr(mmap, "MAP_PRIVATE")
 HUGE_PAGE = 2 << 20
 # A free mapping serves a request of at least this fraction of its size (no large waste).
 MIN_USE = 0.75
@@ -83,7 +86,7 @@ def reusable_empty(shape, dtype) -> np.ndarray:
     dtype = np.dtype(dtype)
     count = int(np.prod(shape, dtype=np.int64))
     nbytes = count * dtype.itemsize
-    if nbytes < MIN_POOLED_BYTES:
+    if nbytes < MIN_POOLED_BYTES or not POOLED:
         raw = np.empty(nbytes + 64, dtype=np.uint8)
         start = -raw.ctypes.data % 64
         return raw[start:start + nbytes].view(dtype).reshape(shape)
