@@ -319,3 +319,35 @@ def test_class_segments_longer_than_the_flush_interval(rng):
     counts, sums, ref, scale = run_forward(case, x, w)
     check(counts, sums, ref, scale, case.d_out_shape)
     assert counts[..., 0].max() > 128
+
+
+@pytest.mark.parametrize("data_format", [CF, CL])
+@pytest.mark.parametrize("infinite_in", ["x", "d_out"])
+def test_filter_grad_float32_wide_rows_with_infinities(rng, data_format, infinite_in):
+    """Rows of 36 positions (the vector packers' adjacent runs, row edges and padding) and 20
+    output channels (a partial column block), float32 with +-inf in x or in d_out: counts exact,
+    an infinite product stays in its own pair (reference: the inf as 1e300, in float64)."""
+    case = Case(2, 5, 20, (20, 36), (3, 3), padding="SAME", data_format=data_format)
+    x, _, d_out = case.operands(rng)
+    x = np.abs(x) + np.float32(0.05)  # no zeros: inf * 0 would be NaN
+    target = x if infinite_in == "x" else d_out
+    flat = target.reshape(-1)
+    spots = rng.choice(flat.size, 3, replace=False)
+    flat[spots] = np.array([np.inf, -np.inf, np.inf], np.float32)
+    counts, sums = nz.conv_backprop_filter_classify(x, d_out, case.kernel_shape, thresholds=0.3,
+                                                    **case.kwargs())
+    finite_x, finite_d = x.astype(np.float64), d_out.astype(np.float64)
+    for a in (finite_x, finite_d):
+        a[np.isinf(a)] = np.sign(a[np.isinf(a)]) * 1e300
+    ref_counts, ref_sums = rc.conv_backprop_filter_classify(finite_x, finite_d, case.kernel_shape,
+                                                            0.3, 0.3, **case.kwargs())
+    np.testing.assert_array_equal(counts, ref_counts)
+    assert not np.isnan(sums).any()
+    huge = np.abs(ref_sums) > 1e250
+    assert huge.any()
+    np.testing.assert_array_equal(np.isinf(sums), huge)
+    np.testing.assert_array_equal(np.sign(sums[huge]), np.sign(ref_sums[huge]))
+    scale = rc.conv_abs_products("conv_backprop_filter_classify", np.abs(x).clip(max=1e6),
+                                 np.abs(d_out).clip(max=1e6), case.kernel_shape, **case.kwargs())
+    np.testing.assert_allclose(sums[~huge], ref_sums[~huge],
+                               atol=float(1e-5 * scale.max()), rtol=1e-5)

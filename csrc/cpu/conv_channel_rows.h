@@ -156,7 +156,9 @@ void classify_channel_rows(const ChannelRowsProblem<T> &p, const ClassifyOutput 
       std::min(kMaxRowsPerTask, p.rows));
   const int64_t row_groups = (p.rows + rows_per_task - 1) / rows_per_task;
   const int64_t tiles = p.batch * ((positions + W - 1) / W);
-  const int64_t wanted = 4 * int64_t(max_threads());
+  // Many small tasks: the last ones end the run about together on a machine shared with other
+  // jobs (a task is tiles of a few milliseconds; the kernel rows a task packs are few).
+  const int64_t wanted = 16 * int64_t(max_threads());
   const int64_t chunks = std::clamp<int64_t>(
       (wanted + p.groups * row_groups - 1) / (p.groups * row_groups), 1, tiles);
   const int64_t tasks = p.groups * row_groups * chunks;

@@ -24,10 +24,19 @@ struct CellTotals {
   std::vector<int64_t> count;
 };
 
-// Copies a run of `bytes` (a multiple of 32) into the result. Where the destination is 32-byte
-// aligned the stores bypass the cache: the result is written once and not read back, and
-// ordinary stores would first read every line of the (often hundreds of MB) result.
+// Copies a run of `bytes` (a multiple of 32) from 64-byte aligned `src` into the result. Where
+// the destination is aligned the stores bypass the cache: the result is written once and not
+// read back, and ordinary stores would first read every line of the (often hundreds of MB)
+// result. A whole line per store where the level has 64-byte registers.
 inline void store_run(void *dst, const void *src, size_t bytes) {
+#if defined(__AVX512F__)
+  if ((reinterpret_cast<uintptr_t>(dst) & 63) == 0 && bytes % 64 == 0) {
+    for (size_t i = 0; i < bytes; i += 64)
+      _mm512_stream_si512(reinterpret_cast<__m512i *>(static_cast<char *>(dst) + i),
+                          _mm512_load_si512(static_cast<const char *>(src) + i));
+    return;
+  }
+#endif
 #if defined(__AVX__)
   if ((reinterpret_cast<uintptr_t>(dst) & 31) == 0) {
     for (size_t i = 0; i < bytes; i += 32)

@@ -5,8 +5,8 @@
 #include "cpu/parallel.h"
 #include "cpu/conv_cpu.h"
 #include "cpu/conv_emit.h"
+#include "cpu/conv_filter_pack.h"
 #include "cpu/conv_layout.h"
-#include "cpu/conv_row_block.h"
 #include "cpu/conv_tile.h"
 
 #include <algorithm>
@@ -17,27 +17,13 @@ namespace nearzero {
 namespace {
 using namespace conv_detail;
 
-constexpr int64_t kFilterRowTile = 32;
+// Rows per tile: every tile packs the d_out panels of its k blocks again, so tiles are large
+// (a 3x3 kernel of 16 channels is one tile); the k split keeps the threads busy. Even with 64
+// output channels, whose 640 cell blocks of accumulators (2 MB) overflow L2, this measured
+// faster than tiles sized to L2 (86 against 96 ms per call at AVX-512).
+constexpr int64_t kFilterRowTile = 160;
 constexpr int64_t kMaxBlocksPerTask = 4;  // column blocks sharing one packing of the x rows
-constexpr int64_t kOutsideInput = -1;
 constexpr int64_t kBlocksPerCheck = 16;  // k blocks between interrupt checks
-
-template <typename T> struct FilterProblem {
-  const ConvGeometry &g;
-  const T *x, *d_out;
-  const uint8_t *x_codes, *d_out_codes;
-  ActivationStrides xs, ds;
-  KernelStrides ks;
-  int64_t taps, in_per_group, out_per_group, out_positions, k_total;
-};
-
-template <typename T> struct FilterWorkspace {
-  AlignedVector<PanelEntry<T>> panel;  // [column block][kBlockK]
-  std::vector<int64_t> x_base, d_out_base, position;  // per k of the block
-  std::vector<int64_t> x_offset;                      // per k, for the current tap
-  RowBlock<T> rows;
-  TileAccumulators<T> acc;
-};
 
 // One block of k = [k0, k0 + kn): d_out panels for the task's column blocks and x rows.
 template <typename T>
@@ -56,21 +42,12 @@ void filter_block(const FilterProblem<T> &p, int64_t group, int64_t r0, int64_t 
     ws.d_out_base[i] = n * p.ds.batch + o[0] * p.ds.spatial[0] + o[1] * p.ds.spatial[1] +
                        o[2] * p.ds.spatial[2] + group * p.out_per_group * p.ds.channel;
   }
-  ws.panel.assign(size_t(cbs * kBlockK), PanelEntry<T>{});
-  uint8_t panel_codes = 0;
-  for (int64_t cb = 0; cb < cbs; ++cb) {
-    const int64_t col0 = (cb_begin + cb) * W;
-    const int jn = int(std::min<int64_t>(W, p.out_per_group - col0));
-    PanelEntry<T> *entries = ws.panel.data() + cb * kBlockK;
-    for (int64_t i = 0; i < kn; ++i)
-      for (int j = 0; j < jn; ++j) {
-        const int64_t at = ws.d_out_base[i] + (col0 + j) * p.ds.channel;
-        put_panel_value(entries[i], j, p.d_out[at], p.d_out_codes[at]);
-        panel_codes |= p.d_out_codes[at];
-      }
-  }
-  const int slots = 7 | ((panel_codes & kInfiniteBit) ? kPanelInfinite : 0);
+  const int slots = pack_d_out_panels(p, cb_begin, cbs, kn, ws);
   ws.x_offset.resize(size_t(kn));
+  const int64_t first_tap = r0 / p.in_per_group;
+  const int64_t tile_taps = (r0 + rn - 1) / p.in_per_group - first_tap + 1;
+  ws.tap_codes.resize(size_t(tile_taps * cbs * W));
+  ws.tap_entries.resize(size_t(tile_taps));
   int64_t current_tap = -1;
   for (int64_t r = 0; r < rn; ++r) {
     const int64_t tap = (r0 + r) / p.in_per_group, ci = (r0 + r) % p.in_per_group;
@@ -87,19 +64,21 @@ void filter_block(const FilterProblem<T> &p, int64_t group, int64_t r0, int64_t 
         ws.x_offset[i] = at;
       }
       current_tap = tap;
+      if (kWideRegisters) sum_tap_codes(ws, tap - first_tap, cbs, kn);
     }
-    RowAppender<T> row(ws.rows, r);
-    const int64_t channel = ci * p.xs.channel;
-    for (int64_t i = 0; i < kn; ++i) {
-      if (ws.x_offset[i] == kOutsideInput) continue;
-      const int64_t at = ws.x_offset[i] + channel;
-      row.add(p.x[at], p.x_codes[at], int(i));
-    }
+    append_x_row(p, ci, kn, ws, r);
   }
   for (int64_t cb = 0; cb < cbs; ++cb) {
     const PanelEntry<T> *panel = ws.panel.data() + cb * kBlockK;
-    for (int64_t r = 0; r < rn; ++r)
-      ws.acc.add_row(r * cbs + cb, row_view(ws.rows, r), panel, slots);
+    for (int64_t r = 0; r < rn; ++r) {
+      if (!kWideRegisters) {
+        ws.acc.add_row(r * cbs + cb, row_view(ws.rows, r), panel, slots);
+        continue;
+      }
+      const int64_t tap = (r0 + r) / p.in_per_group - first_tap;
+      ws.acc.add_row(r * cbs + cb, row_view(ws.rows, r), panel, slots,
+                     ws.tap_codes.data() + (tap * cbs + cb) * W, ws.tap_entries[size_t(tap)]);
+    }
   }
 }
 

@@ -32,17 +32,20 @@ inline void unflatten3(int64_t index, const int64_t size[3], int64_t coord[3]) {
 // Class code of one element: the class (classify_value) in bits 0-1 and, in bit 2, whether
 // the value is infinite (those rows take the exact scalar path, see conv_tile.h).
 constexpr uint8_t kInfiniteBit = 4;
+// Zero bytes after the last code: the AVX-512 gathers read a code as the low byte of 4.
+constexpr int64_t kCodePadding = 3;
 
 template <typename T>
 std::unique_ptr<uint8_t[]> class_codes(const T *values, int64_t count, T threshold) {
   std::unique_ptr<uint8_t[]> codes;
   try {
-    codes.reset(new uint8_t[size_t(count > 0 ? count : 1)]);
+    codes.reset(new uint8_t[size_t((count > 0 ? count : 0) + kCodePadding)]);
   } catch (const std::bad_alloc &) {
     throw OutOfMemory("nearzero: could not allocate " + std::to_string(count) +
                       " bytes for the class codes of a convolution operand");
   }
   uint8_t *out = codes.get();
+  for (int64_t i = 0; i < kCodePadding; ++i) out[(count > 0 ? count : 0) + i] = 0;
   constexpr int64_t kPart = 1 << 18;
   ParallelRun run;
   run.for_each((count + kPart - 1) / kPart, [&](int64_t part) {

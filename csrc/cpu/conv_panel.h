@@ -133,15 +133,12 @@ template <typename T> inline int32_t slot_flags(T x, int32_t cls, uint8_t code) 
 #if defined(__AVX512F__)
 inline unsigned ok_bit(int32_t valid) { return valid ? 1u : 0u; }
 
-// The vector path of pack_activation_panel for float at the AVX-512 level: 16 adjacent values
-// and their codes in one register each, classes as k masks (lanes outside `valid` have no
-// class), so the entry is written with masked moves and no lane array goes through the stack.
-// seen[b] collects the lanes that set bit b of slot_flags.
-inline void pack_lanes_avx512(const float *v, const uint8_t *codes, __mmask16 valid,
-                              PanelEntry<float> &e, __mmask16 seen[4]) {
-  const __m512 x = _mm512_loadu_ps(v);
-  const __m512i code =
-      _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i *>(codes)));
+// One panel entry at the AVX-512 level (float): 16 values and their codes in one register
+// each, classes as k masks (lanes outside `valid` have no class), so the entry is written with
+// masked moves and no lane array goes through the stack. seen[b] collects the lanes that set
+// bit b of slot_flags.
+inline void put_entry_avx512(__m512 x, __m512i code, __mmask16 valid, PanelEntry<float> &e,
+                             __mmask16 seen[4]) {
   const __m512i cls = _mm512_and_si512(code, _mm512_set1_epi32(3));
   const __mmask16 p = _mm512_mask_cmpeq_epi32_mask(valid, cls, _mm512_set1_epi32(kPositive));
   const __mmask16 z = _mm512_mask_cmpeq_epi32_mask(valid, cls, _mm512_set1_epi32(kNearZero));
@@ -159,6 +156,22 @@ inline void pack_lanes_avx512(const float *v, const uint8_t *codes, __mmask16 va
   seen[kNearZero] |= z & nonzero;
   seen[kNegative] |= n & nonzero;
   seen[3] |= _mm512_mask_test_epi32_mask(p | z | n, code, _mm512_set1_epi32(kInfiniteBit));
+}
+
+// The vector path of pack_activation_panel for float: 16 adjacent values and their codes.
+inline void pack_lanes_avx512(const float *v, const uint8_t *codes, __mmask16 valid,
+                              PanelEntry<float> &e, __mmask16 seen[4]) {
+  put_entry_avx512(
+      _mm512_loadu_ps(v),
+      _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i *>(codes))), valid, e,
+      seen);
+}
+
+// slot_flags of every lane put_entry_avx512 has seen.
+inline int seen_flags(const __mmask16 seen[4]) {
+  int flags = 0;
+  for (int bit = 0; bit < 4; ++bit) flags |= seen[bit] ? 1 << bit : 0;
+  return flags;
 }
 #endif
 
@@ -260,7 +273,7 @@ int pack_activation_panel(const ChannelRowsProblem<T> &p, const KBlock &kb, int6
   int32_t flags = 0;
   for (int l = 0; l < W; ++l) flags |= seen[l];
 #if defined(__AVX512F__)
-  for (int bit = 0; bit < 4; ++bit) flags |= seen_masks[bit] ? 1 << bit : 0;
+  flags |= seen_flags(seen_masks);
 #endif
   return flags;
 }

@@ -10,17 +10,21 @@
 namespace nearzero {
 namespace conv_detail {
 
+// Room of one list: a block's entries and one vector more, since the AVX-512 appender stores
+// whole vectors of which only the leading lanes count.
+constexpr int64_t kRowListStride = kBlockK + 16;
+
 // The row side of one k block for a tile of rows: per row, its values and in-block offsets in
 // three per-class lists.
 template <typename T> struct RowBlock {
-  std::vector<T> values;          // [row][class][kBlockK]
-  std::vector<PanelOffset> offsets;  // [row][class][kBlockK]
+  std::vector<T> values;          // [row][class][kRowListStride]
+  std::vector<PanelOffset> offsets;  // [row][class][kRowListStride]
   std::vector<int32_t> lengths;   // [row][class]
   std::vector<uint8_t> infinite;  // [row]: some value is +-inf
 
   void resize(int64_t rows) {
-    values.resize(size_t(rows) * 3 * kBlockK);
-    offsets.resize(size_t(rows) * 3 * kBlockK);
+    values.resize(size_t(rows) * 3 * kRowListStride);
+    offsets.resize(size_t(rows) * 3 * kRowListStride);
     lengths.resize(size_t(rows) * 3);
     infinite.resize(size_t(rows));
   }
@@ -29,8 +33,8 @@ template <typename T> struct RowBlock {
 template <typename T> inline RowView<T> row_view(const RowBlock<T> &block, int64_t row) {
   RowView<T> view;
   for (int a = 0; a < 3; ++a) {
-    view.values[a] = block.values.data() + (row * 3 + a) * kBlockK;
-    view.offsets[a] = block.offsets.data() + (row * 3 + a) * kBlockK;
+    view.values[a] = block.values.data() + (row * 3 + a) * kRowListStride;
+    view.offsets[a] = block.offsets.data() + (row * 3 + a) * kRowListStride;
     view.lengths[a] = block.lengths[size_t(row * 3 + a)];
   }
   view.infinite = block.infinite[size_t(row)] != 0;
@@ -42,18 +46,18 @@ template <typename T> inline RowView<T> row_view(const RowBlock<T> &block, int64
 template <typename T> class RowAppender {
 public:
   RowAppender(RowBlock<T> &block, int64_t row)
-      : block_(block), row_(row), values_(block.values.data() + row * 3 * kBlockK),
-        offsets_(block.offsets.data() + row * 3 * kBlockK) {}
+      : block_(block), row_(row), values_(block.values.data() + row * 3 * kRowListStride),
+        offsets_(block.offsets.data() + row * 3 * kRowListStride) {}
 
   void add(T value, uint8_t code, int offset) {
     const int cls = code & 3;
     values_[n0_] = value;
-    values_[kBlockK + n1_] = value;
-    values_[2 * kBlockK + n2_] = value;
+    values_[kRowListStride + n1_] = value;
+    values_[2 * kRowListStride + n2_] = value;
     const PanelOffset at = panel_offset<T>(offset);
     offsets_[n0_] = at;
-    offsets_[kBlockK + n1_] = at;
-    offsets_[2 * kBlockK + n2_] = at;
+    offsets_[kRowListStride + n1_] = at;
+    offsets_[2 * kRowListStride + n2_] = at;
     n0_ += cls == kPositive;
     n1_ += cls == kNearZero;
     n2_ += cls == kNegative;

@@ -345,11 +345,11 @@ private:
   static constexpr uint8_t kLive = 1;     // partial_/packed_ hold this class's running sums
   static constexpr uint8_t kFlushed = 2;  // total_/count_ hold this class's results
   AlignedVector<T> partial_;
-  std::vector<int32_t> packed_;
+  AlignedVector<int32_t> packed_;
   std::vector<int32_t> pending_;
   std::vector<uint8_t> state_;
-  std::vector<double> total_;
-  std::vector<int64_t> count_;
+  AlignedVector<double> total_;  // whole lines: flush moves 64-byte vectors
+  AlignedVector<int64_t> count_;
 };
 
 }  // namespace conv_detail

@@ -11,6 +11,7 @@ import numpy as np
 
 from .. import _backend
 from .._arrays import as_operand
+from .result_memory import release_free, reusable_empty
 from .results import (INT32_MAX, check_result_size, count_dtype_of, reduction_layout,
                       sum_dtype_of)
 
@@ -74,14 +75,11 @@ class ResultBuffers:
         return counts, sums.astype(self.sum_dtype)
 
 
-def _aligned_empty(shape, dtype, alignment=64):
+def _aligned_empty(shape, dtype):
     """An uninitialised C-contiguous array starting on a cache line, so that a kernel's runs of
-    cells are whole lines it can write without reading them first."""
-    dtype = np.dtype(dtype)
-    count = int(np.prod(shape))
-    raw = np.empty(count * dtype.itemsize + alignment, dtype=np.uint8)
-    start = -raw.ctypes.data % alignment
-    return raw[start:start + count * dtype.itemsize].view(dtype).reshape(shape)
+    cells are whole lines it can write without reading them first. Large ones reuse the memory
+    of results the caller has dropped (result_memory: no page faults, huge pages)."""
+    return reusable_empty(shape, dtype)
 
 
 def _plane_stride(cells: int) -> int:
@@ -117,8 +115,14 @@ def make_buffers(value_shape, pairs, dtype, reduce, mask, channel_axis, products
     sum_dtype = sum_dtype_of(dtype)
     if mode == 0:
         count_dtype = count_dtype_of(products_per_cell)
-        check_result_size(value_shape, pairs, count_dtype, sum_dtype, available_memory_bytes(),
-                          device)
+        try:
+            check_result_size(value_shape, pairs, count_dtype, sum_dtype,
+                              available_memory_bytes(), device)
+        except MemoryError:
+            if not release_free():  # the memory of dropped results, if any, first
+                raise
+            check_result_size(value_shape, pairs, count_dtype, sum_dtype,
+                              available_memory_bytes(), device)
         if planar:
             cell_stride, pair_stride = 1, _plane_stride(cells)
             counts = _aligned_empty((pairs, pair_stride), count_dtype)
