@@ -14,6 +14,8 @@ from .analysis import (describe_groups, describe_near_zero_explanation,
                        tensor_near_zero_explanation, tensor_units_near_zero_explanation)
 from .ops import (classification_mask, conv_backprop_filter_classify,
                   conv_backprop_input_classify, conv_classify, matmul_classify, multiply_classify, tensor_classify, tensordot_classify)
+from .backends.result_memory import held_bytes as result_memory_bytes
+from .backends.result_memory import release_free as release_result_memory
 from .terms import classify_terms
 from .thresholds import threshold
 
@@ -53,6 +55,8 @@ __all__ = [
     "matmul_classify",
     "multiply_classify",
     "near_zero_explanation",
+    "release_result_memory",
+    "result_memory_bytes",
     "standardize",
     "summarise",
     "tensor_classify",
