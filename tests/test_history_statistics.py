@@ -43,11 +43,17 @@ def layouts(generator):
 
     relu = torch.relu(randn(8, 6, 5, 4))
     relu[:, 2] = 0  # a dead channel
+    # Runs of whole vectors per unit (H*W = 64): a dead channel, and one alive in one value.
+    conv_output = torch.relu(randn(4, 6, 8, 8))
+    conv_output[:, 1] = 0
+    conv_output[:, 4] = 0
+    conv_output[3, 4, 7, 5] = 2.5
     with_bad = randn(12, 40)
     with_bad[2, 1], with_bad[3, 0], with_bad[7] = math.nan, math.inf, 0
     return {
         "contiguous": relu,
         "channels_last": relu.to(memory_format=torch.channels_last),
+        "conv_output": conv_output,
         "transposed": randn(10, 33).t(),
         "sliced": randn(5, 14, 3)[:, ::3, 1:],
         "expanded": randn(4, 1, 7).expand(4, 3, 7),

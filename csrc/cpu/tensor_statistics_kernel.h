@@ -161,6 +161,17 @@ template <typename V, bool kGradient> struct Accumulator {
     if (pending >= kChunk) flush();
     return run;
   }
+#if defined(__GNUC__) || defined(__clang__)
+  // Ends a run without gradient statistics: its OR of bits as a whole vector, for the caller
+  // to combine into the unit's vector (the lanes are combined once per unit, not per run).
+  Ints end_run_bits() {
+    Ints run = bits;
+    run[0] |= scalar_bits;
+    bits = Ints{}, scalar_bits = 0;
+    if (pending >= kChunk) flush();
+    return run;
+  }
+#endif
   void flush() {
     total_squares += double(scalar_squares);
     scalar_squares = 0;
@@ -193,6 +204,16 @@ void first_pass(const T *data, const Runs &r, int64_t begin, int64_t end,
   B *const __restrict unit_bits = p.unit_bits.data();
   double *const __restrict unit_abs = kGradient ? p.unit_abs.data() : nullptr;
   int64_t *const __restrict unit_non_finite = kGradient ? p.unit_non_finite.data() : nullptr;
+#if defined(__GNUC__) || defined(__clang__)
+  // Without gradient statistics (A_l, dJ/dA_l) a unit's OR stays a vector over its runs: a
+  // run's lane combine is a chain of shuffles that costs more than a short run itself (a
+  // convolution output's H*W values per unit and sample).
+  // Plain lanes (kWidth per unit), read and written with memcpy: no over-aligned vector type
+  // in a container.
+  using Ints = typename Vec<V>::Ints;
+  constexpr int64_t w = Vec<V>::kWidth;
+  std::vector<B> unit_lanes(!kGradient && !r.run_is_unit ? p.unit_bits.size() * w : 0);
+#endif
   for_runs(r, begin, end, [&](int64_t offset, int64_t unit) {
     const T *x = data + offset;
     if (r.run_is_unit) {  // one value per unit along the run
@@ -239,10 +260,23 @@ void first_pass(const T *data, const Runs &r, int64_t begin, int64_t end,
       }
     }
     for (; i < n; ++i) acc.one(Reader<T>::load(x + i * step));
+#if defined(__GNUC__) || defined(__clang__)
+    if constexpr (!kGradient) {
+      Ints lanes;
+      std::memcpy(&lanes, unit_lanes.data() + unit * w, sizeof(lanes));
+      lanes |= acc.end_run_bits();
+      std::memcpy(unit_lanes.data() + unit * w, &lanes, sizeof(lanes));
+      return;
+    }
+#endif
     const auto run = acc.end_run();
     unit_bits[unit] |= run.bits;
     if (kGradient) unit_abs[unit] += run.magnitude, unit_non_finite[unit] += run.non_finite;
   });
+#if defined(__GNUC__) || defined(__clang__)
+  for (size_t u = 0; u < unit_lanes.size() / w; ++u)
+    for (int64_t l = 0; l < w; ++l) unit_bits[u] |= unit_lanes[u * w + l];
+#endif
   acc.flush();
   p.squares += acc.squares_total();
 }
