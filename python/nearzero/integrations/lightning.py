@@ -21,9 +21,10 @@ class NearZeroCallback(Callback, SessionCallback):
     (from the first batch's forward pass to just before the optimizer), numbered by
     ``trainer.global_step`` as Lightning logs it; its loss is the sum of the losses Lightning
     backpropagates (with ``accumulate_grad_batches``, each already divided by their number). Scalars go to the loggers every `log_every` steps (default: the
-    trainer's ``log_every_n_steps``). Other options as for `GradientRecorder`; ``out``: the
-    folder (default ``<log_dir>/nearzero``). The recorder is `self.recorder` once training
-    has started.
+    trainer's ``log_every_n_steps``). The other options (``layers``, ``write_every``, ``out``,
+    ``per_layer_scalars``, ``keep``, ``history_tolerance``, ``history_outputs``) are
+    `SessionCallback`'s, as for `GradientRecorder`; ``out``: the folder (default
+    ``<log_dir>/nearzero``). The recorder is `self.recorder` once training has started.
     """
 
     def __init__(self, record_every: int = 100, *, log_every: int = None, **options):
