@@ -40,34 +40,41 @@ def assert_total_within_spec(sums, expected, abs_scale):
     assert bool((err <= 9e-5 * abs_scale + 1e-6).all())
 
 
+def check_then_time(benchmark, title, fused, plain_op, operands, names, thresholds=None):
+    """`fused()`: the fused op; `plain_op(a, b)`: PyTorch's op on the same `operands`; `names`:
+    the fused op's and the plain op's labels, and the plain op's in the ratio. The fused sums'
+    total matches the plain op (within SPEC §4 of Σ|a*b|, the plain op on |a| and |b|); with
+    `thresholds`, the unfused method on the plain op is the reference too: its counts equal the
+    fused ones and its sums agree within 2e-5 * Σ|a*b|. Then all are timed interleaved. Every
+    result is dropped before timing, so the timed calls reuse the memory."""
+    first, second = operands
+    fused_name, plain_name, plain_label = names
+    runs = {fused_name: fused, plain_name: lambda: plain_op(first, second)}
+    ratios = {f"fused / {plain_label}": (fused_name, plain_name)}
+    counts, sums = fused()
+    scale = plain_op(first.abs().double(), second.abs().double())
+    if thresholds is not None:
+        runs["unfused reference"] = lambda: unfused_torch(plain_op, first, second, *thresholds)
+        ratios["reference / fused"] = ("unfused reference", fused_name)
+        ref_counts, ref_sums = runs["unfused reference"]()
+        assert torch.equal(counts, ref_counts.round().to(torch.int32))
+        assert bool(((sums.double() - ref_sums.double()).abs()
+                     <= 2e-5 * scale[..., None] + 1e-6).all())
+        del ref_counts, ref_sums
+    assert_total_within_spec(sums, runs[plain_name](), scale)
+    del counts, sums, scale
+
+    timings = measure(runs) if thresholds is None else measure(runs, repeats=4)
+    report(title, timings, ratios, benchmark)
+    benchmark.pedantic(fused, rounds=2, iterations=1)
+
+
 def test_conv2d_forward(benchmark, problem):
     x, w, _, tx, tw, _ = problem
-
-    def fused():
-        return nz.conv_classify(x, w, thresholds=(tx, tw), **KW)
-
-    def unfused():
-        return unfused_torch(lambda a, b: F.conv2d(a, b, padding=1), x, w, tx, tw)
-
-    def plain():
-        return F.conv2d(x, w, padding=1)
-
-    counts, sums = fused()
-    ref_counts, ref_sums = unfused()
-    assert torch.equal(counts, ref_counts.round().to(torch.int32))
-    scale = F.conv2d(x.abs().double(), w.abs().double(), padding=1)
-    assert bool(((sums.double() - ref_sums.double()).abs()
-                 <= 2e-5 * scale[..., None] + 1e-6).all())
-    assert_total_within_spec(sums, plain(), scale)
-    del counts, sums, ref_counts, ref_sums, scale
-
-    timings = measure({"fused conv_classify": fused, "torch conv2d": plain,
-                       "unfused reference": unfused}, repeats=4)
-    report("conv_classify (32,16,64,64) * (32,16,3,3), padding 1, float32", timings, {
-        "fused / torch conv2d": ("fused conv_classify", "torch conv2d"),
-        "reference / fused": ("unfused reference", "fused conv_classify"),
-    }, benchmark)
-    benchmark.pedantic(fused, rounds=2, iterations=1)
+    check_then_time(benchmark, "conv_classify (32,16,64,64) * (32,16,3,3), padding 1, float32",
+                    lambda: nz.conv_classify(x, w, thresholds=(tx, tw), **KW),
+                    lambda a, b: F.conv2d(a, b, padding=1), (x, w),
+                    ("fused conv_classify", "torch conv2d", "torch conv2d"), (tx, tw))
 
 
 def test_conv2d_forward_reduced(benchmark, problem):
@@ -90,48 +97,18 @@ def test_conv2d_forward_reduced(benchmark, problem):
 
 def test_conv2d_kernel_gradient(benchmark, problem):
     x, _, d_out, tx, _, td = problem
-
-    def fused():
-        return nz.conv_backprop_filter_classify(x, d_out, W_SHAPE, thresholds=(tx, td), **KW)
-
-    def autograd():
-        return torch.nn.grad.conv2d_weight(x, W_SHAPE, d_out, padding=1)
-
-    def unfused():
-        return unfused_torch(lambda a, b: torch.nn.grad.conv2d_weight(a, W_SHAPE, b, padding=1),
-                             x, d_out, tx, td)
-
-    counts, sums = fused()
-    ref_counts, ref_sums = unfused()
-    assert torch.equal(counts, ref_counts.round().to(torch.int32))
-    scale = torch.nn.grad.conv2d_weight(x.abs().double(), W_SHAPE, d_out.abs().double(),
-                                        padding=1)
-    assert bool(((sums.double() - ref_sums.double()).abs()
-                 <= 2e-5 * scale[..., None] + 1e-6).all())
-    assert_total_within_spec(sums, autograd(), scale)
-    timings = measure({"fused kernel gradient": fused, "autograd conv2d_weight": autograd,
-                       "unfused reference": unfused}, repeats=4)
-    report("conv_backprop_filter_classify, same convolution", timings, {
-        "fused / autograd": ("fused kernel gradient", "autograd conv2d_weight"),
-        "reference / fused": ("unfused reference", "fused kernel gradient"),
-    }, benchmark)
-    benchmark.pedantic(fused, rounds=2, iterations=1)
+    check_then_time(benchmark, "conv_backprop_filter_classify, same convolution",
+                    lambda: nz.conv_backprop_filter_classify(x, d_out, W_SHAPE,
+                                                             thresholds=(tx, td), **KW),
+                    lambda a, b: torch.nn.grad.conv2d_weight(a, W_SHAPE, b, padding=1),
+                    (x, d_out), ("fused kernel gradient", "autograd conv2d_weight", "autograd"),
+                    (tx, td))
 
 
 def test_conv2d_input_gradient(benchmark, problem):
     _, w, d_out, _, tw, td = problem
-
-    def fused():
-        return nz.conv_backprop_input_classify(d_out, w, X_SHAPE, thresholds=(td, tw), **KW)
-
-    def autograd():
-        return torch.nn.grad.conv2d_input(X_SHAPE, w, d_out, padding=1)
-
-    _, sums = fused()
-    scale = torch.nn.grad.conv2d_input(X_SHAPE, w.abs().double(), d_out.abs().double(),
-                                       padding=1)
-    assert_total_within_spec(sums, autograd(), scale)
-    timings = measure({"fused input gradient": fused, "autograd conv2d_input": autograd})
-    report("conv_backprop_input_classify, same convolution", timings,
-           {"fused / autograd": ("fused input gradient", "autograd conv2d_input")}, benchmark)
-    benchmark.pedantic(fused, rounds=2, iterations=1)
+    check_then_time(benchmark, "conv_backprop_input_classify, same convolution",
+                    lambda: nz.conv_backprop_input_classify(d_out, w, X_SHAPE,
+                                                            thresholds=(td, tw), **KW),
+                    lambda a, b: torch.nn.grad.conv2d_input(X_SHAPE, a, b, padding=1),
+                    (w, d_out), ("fused input gradient", "autograd conv2d_input", "autograd"))

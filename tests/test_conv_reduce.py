@@ -3,14 +3,13 @@ correctly shaped results; concurrent calls agree; shapes match torch for random 
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
 import nearzero as nz
 from conftest import sample
+from test_errors import assert_threads_agree
 
 CF, CL = "channels_first", "channels_last"
 
@@ -110,20 +109,7 @@ def test_zero_input_channels_give_zero_counts():
 
 def test_concurrent_calls_agree(rng):
     x, w, _ = operands(rng, CF)
-    expected = nz.conv_classify(x, w, **KW, data_format=CF)
-    results = [None] * 4
-
-    def work(i):
-        results[i] = nz.conv_classify(x, w, **KW, data_format=CF)
-
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    for counts, sums in results:
-        np.testing.assert_array_equal(counts, expected[0])
-        np.testing.assert_array_equal(sums, expected[1])
+    assert_threads_agree(lambda: nz.conv_classify(x, w, **KW, data_format=CF), 4)
 
 
 @settings(max_examples=40, deadline=None)

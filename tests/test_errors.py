@@ -91,21 +91,26 @@ def test_inputs_never_modified_and_outputs_never_alias(rng=np.random.default_rng
     assert not np.shares_memory(s, x)
 
 
-def test_parallel_calls_from_threads_agree():
-    rng = np.random.default_rng(7)
-    x = rng.standard_normal((120, 200)).astype(np.float32)
-    y = rng.standard_normal((200, 90)).astype(np.float32)
-    expected = nz.matmul_classify(x, y)
-    results = [None] * 6
+def assert_threads_agree(call, threads):
+    """`call()` run at once from `threads` threads gives, in each, what it gives alone."""
+    expected = call()
+    results = [None] * threads
 
     def work(i):
-        results[i] = nz.matmul_classify(x, y)
+        results[i] = call()
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(6)]
-    for t in threads:
+    started = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
+    for t in started:
         t.start()
-    for t in threads:
+    for t in started:
         t.join()
     for counts, sums in results:
         np.testing.assert_array_equal(counts, expected[0])
         np.testing.assert_array_equal(sums, expected[1])
+
+
+def test_parallel_calls_from_threads_agree():
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((120, 200)).astype(np.float32)
+    y = rng.standard_normal((200, 90)).astype(np.float32)
+    assert_threads_agree(lambda: nz.matmul_classify(x, y), 6)

@@ -9,6 +9,7 @@ import nearzero as nz
 from nearzero import reference as ref
 from conftest import DISTRIBUTIONS, assert_sums_close, sample
 from gpu_support import device  # noqa: F401  (fixture)
+from test_matmul import infinities_and_a_nan
 
 
 def check_reference(device, got, ref_counts, ref_sums, abs_scale):
@@ -118,11 +119,7 @@ def test_matmul_long_k_keeps_the_accuracy_bound(device, rng):
 
 
 def test_matmul_infinities_and_nans(device, rng):
-    x = sample(rng, (6, 40), "normal", np.float64)
-    y = sample(rng, (40, 7), "normal", np.float64)
-    x[2, 5] = np.inf
-    y[9, 3] = -np.inf
-    x[4, 7] = np.nan
+    x, y = infinities_and_a_nan(rng)
     with pytest.raises(ValueError, match="x contains 1 NaN"):
         nz.matmul_classify(device.put(x), thresholds=0.5, y=device.put(y))
     counts, sums = nz.matmul_classify(device.put(x), device.put(y), thresholds=0.5,

@@ -10,6 +10,7 @@ nn = torch.nn
 
 from nearzero import GradientRecorder  # noqa: E402
 from nearzero.report import dashboard  # noqa: E402
+from training_support import train  # noqa: E402
 
 
 def trained_recorder(depth: int, steps: int = 6):
@@ -19,15 +20,7 @@ def trained_recorder(depth: int, steps: int = 6):
         layers += [nn.Linear(8, 8), nn.ReLU()]
     model = nn.Sequential(*layers, nn.Linear(8, 3))
     recorder = GradientRecorder(model, record_every=None)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    generator = torch.Generator().manual_seed(0)
-    for step in range(steps):
-        x, y = torch.randn(16, 8, generator=generator), torch.randint(0, 3, (16,))
-        optimizer.zero_grad()
-        with recorder.step(step) as training_step:
-            training_step.loss = nn.functional.cross_entropy(model(x), y)
-            training_step.loss.backward()
-        optimizer.step()
+    train(recorder, model, steps, width=8)
     return recorder
 
 

@@ -14,18 +14,7 @@ from tensorboard.backend.event_processing.event_accumulator import (  # noqa: E4
 
 from nearzero import GradientRecorder  # noqa: E402
 from nearzero.report.history import STATISTICS  # noqa: E402
-
-
-def train(recorder, model, steps, first=0):
-    generator = torch.Generator().manual_seed(first)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    for step in range(first, first + steps):
-        x, y = torch.randn(16, 4, generator=generator), torch.randint(0, 3, (16,))
-        optimizer.zero_grad()
-        with recorder.step(step) as training_step:
-            training_step.loss = nn.functional.cross_entropy(model(x), y)
-            training_step.loss.backward()
-        optimizer.step()
+from training_support import train  # noqa: E402
 
 
 def read(folder):

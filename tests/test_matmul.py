@@ -68,12 +68,18 @@ def test_matmul_long_k_accuracy(rng):
     check(x, y, counts, sums, tx, ty)
 
 
-def test_matmul_infinite_and_nan_inputs(rng):
+def infinities_and_a_nan(rng):
+    """float64 x (6, 40) and y (40, 7) with x[2, 5] = inf, y[9, 3] = -inf, x[4, 7] NaN."""
     x = sample(rng, (6, 40), "normal", np.float64)
     y = sample(rng, (40, 7), "normal", np.float64)
     x[2, 5] = np.inf
     y[9, 3] = -np.inf
     x[4, 7] = np.nan
+    return x, y
+
+
+def test_matmul_infinite_and_nan_inputs(rng):
+    x, y = infinities_and_a_nan(rng)
     with pytest.raises(ValueError, match="x contains 1 NaN"):
         nz.matmul_classify(x, y, thresholds=0.5)
     counts, sums = nz.matmul_classify(x, y, thresholds=0.5, nan_policy="omit")

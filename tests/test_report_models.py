@@ -72,11 +72,17 @@ class RecurrentClassifier(nn.Module):
         return self.fc(self.lstm(self.embedding(tokens))[0][:, -1])
 
 
-def resnet_batch():
+def model_and_batch(build):
+    """`build()` after torch.manual_seed(0), and a batch of 8 (3, 12, 12) images (from a
+    generator seeded 1) with labels of 5 classes."""
     torch.manual_seed(0)
-    model = ResNetLike()
+    model = build()
     generator = torch.Generator().manual_seed(1)
     return model, torch.randn(8, 3, 12, 12, generator=generator), torch.randint(0, 5, (8,))
+
+
+def resnet_batch():
+    return model_and_batch(ResNetLike)
 
 
 def explain_all(model, x, y, **kwargs):

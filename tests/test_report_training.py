@@ -12,7 +12,7 @@ F = torch.nn.functional
 from torch.utils.checkpoint import checkpoint  # noqa: E402
 
 from nearzero import GradientRecorder, explain_model, explain_near_zero_gradients  # noqa: E402
-from test_report_models import ResidualBlock  # noqa: E402
+from test_report_models import ResidualBlock, explain_all, model_and_batch  # noqa: E402
 
 
 class Net(nn.Module):
@@ -35,23 +35,20 @@ class Net(nn.Module):
 
 
 def net_and_batch(checkpointing=None):
-    torch.manual_seed(0)
-    model = Net(checkpointing)
-    with torch.no_grad():
-        model.block.bn1.bias[:4] = -20.0
-    generator = torch.Generator().manual_seed(1)
-    return model, torch.randn(8, 3, 12, 12, generator=generator), torch.randint(0, 5, (8,))
+    def build():
+        model = Net(checkpointing)
+        with torch.no_grad():
+            model.block.bn1.bias[:4] = -20.0
+        return model
 
-
-def one_batch(model, x, y, **kwargs):
-    return explain_model(model, inputs=x, targets=y, loss_fn=F.cross_entropy, **kwargs)
+    return model_and_batch(build)
 
 
 def test_nan_weight_is_non_finite_first_and_the_rest_still_measured():
     model, x, y = net_and_batch()
     with torch.no_grad():
         model.block.conv2.weight[0, 0, 0, 0] = float("nan")
-    overview = one_batch(model, x, y)
+    overview = explain_all(model, x, y)
     first = overview.reports[0].to_dict()
     assert first["causes"][0]["cause"] == "non_finite"
     assert first["layer"] == "block.conv2"  # where it starts (its weights) leads the overview
@@ -99,7 +96,7 @@ def test_diverged_step_every_gradient_nan():
 @pytest.mark.parametrize("mode", ["reentrant", "non-reentrant"])
 def test_checkpointing_records_once_and_matches_the_plain_model(mode):
     plain_model, x, y = net_and_batch()
-    plain = one_batch(plain_model, x, y).to_dict()
+    plain = explain_all(plain_model, x, y).to_dict()
     model, _, _ = net_and_batch(mode)
     recorder = GradientRecorder(model, record_every=1)
     with recorder.step(0):
@@ -153,7 +150,7 @@ def test_model_left_as_found():
     buffers = {n: b.clone() for n, b in model.named_buffers()}
     hooks = [(m._forward_hooks.copy(), m._forward_pre_hooks.copy(), m._backward_hooks.copy())
              for m in model.modules()]
-    one_batch(model, x, y)
+    explain_all(model, x, y)
     for n, p in model.named_parameters():
         assert p.grad is grads[n] and torch.equal(p.grad, values[n])
     for n, b in model.named_buffers():
@@ -173,7 +170,7 @@ def test_many_layers_in_passes_see_the_same_dropout_and_leave_the_random_stream(
     x, y = torch.randn(16, 12), torch.randint(0, 4, (16,))
     torch.manual_seed(5)
     state = torch.get_rng_state()
-    passes = one_batch(model, x, y).to_dict()
+    passes = explain_all(model, x, y).to_dict()
     assert torch.equal(torch.get_rng_state(), state)  # the caller's random stream as found
     torch.manual_seed(5)
     recorder = GradientRecorder(model, record_every=1)

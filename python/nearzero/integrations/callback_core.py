@@ -10,7 +10,18 @@ from .outputs import latest_scalars, write_outputs
 
 
 class SessionCallback:
-    """The read-only face both callbacks give their `RecorderSession` (``self.session``)."""
+    """What both callbacks take and show: their options, their `RecorderSession`
+    (``self.session``) and its read-only face."""
+
+    def __init__(self, record_every: int = 100, *, layers=None, write_every: int = None,
+                 out=None, per_layer_scalars: bool = False, keep: int = 1,
+                 history_tolerance: float = 0.01, history_outputs: bool = True):
+        self.session = RecorderSession(record_every=record_every, layers=layers,
+                                       write_every=write_every,
+                                       per_layer_scalars=per_layer_scalars, keep=keep,
+                                       history_tolerance=history_tolerance,
+                                       history_outputs=history_outputs)
+        self.out = out
 
     @property
     def recorder(self):

@@ -13,7 +13,7 @@ try:
 except ImportError:  # the standalone package
     from pytorch_lightning.callbacks import Callback
 
-from .callback_core import RecorderSession, SessionCallback
+from .callback_core import SessionCallback
 
 
 class NearZeroCallback(Callback, SessionCallback):
@@ -21,21 +21,15 @@ class NearZeroCallback(Callback, SessionCallback):
     (from the first batch's forward pass to just before the optimizer), numbered by
     ``trainer.global_step`` as Lightning logs it; its loss is the sum of the losses Lightning
     backpropagates (with ``accumulate_grad_batches``, each already divided by their number). Scalars go to the loggers every `log_every` steps (default: the
-    trainer's ``log_every_n_steps``). Other options as for `GradientRecorder`; ``out``: the
-    folder (default ``<log_dir>/nearzero``). The recorder is `self.recorder` once training
-    has started.
+    trainer's ``log_every_n_steps``). The other options (``layers``, ``write_every``, ``out``,
+    ``per_layer_scalars``, ``keep``, ``history_tolerance``, ``history_outputs``) are
+    `SessionCallback`'s, as for `GradientRecorder`; ``out``: the folder (default
+    ``<log_dir>/nearzero``). The recorder is `self.recorder` once training has started.
     """
 
-    def __init__(self, record_every: int = 100, *, layers=None, write_every: int = None,
-                 log_every: int = None, out=None, per_layer_scalars: bool = False,
-                 keep: int = 1, history_tolerance: float = 0.01, history_outputs: bool = True):
-        self.session = RecorderSession(record_every=record_every, layers=layers,
-                                       write_every=write_every,
-                                       per_layer_scalars=per_layer_scalars, keep=keep,
-                                       history_tolerance=history_tolerance,
-                                       history_outputs=history_outputs)
+    def __init__(self, record_every: int = 100, *, log_every: int = None, **options):
+        SessionCallback.__init__(self, record_every, **options)
         self.log_every = log_every
-        self.out = out
 
     def on_train_start(self, trainer, pl_module):
         folder = self.out

@@ -10,7 +10,7 @@ import os
 
 from transformers import TrainerCallback
 
-from .callback_core import RecorderSession, SessionCallback
+from .callback_core import SessionCallback
 
 
 class NearZeroCallback(TrainerCallback, SessionCallback):
@@ -27,16 +27,6 @@ class NearZeroCallback(TrainerCallback, SessionCallback):
     ``<output_dir>/nearzero``); ``per_layer_scalars``: log every layer's statistics, not just
     the worst layer's rates. The recorder is `self.recorder` once training has started.
     """
-
-    def __init__(self, record_every: int = 100, *, layers=None, write_every: int = None,
-                 out=None, per_layer_scalars: bool = False, keep: int = 1,
-                 history_tolerance: float = 0.01, history_outputs: bool = True):
-        self.session = RecorderSession(record_every=record_every, layers=layers,
-                                       write_every=write_every,
-                                       per_layer_scalars=per_layer_scalars, keep=keep,
-                                       history_tolerance=history_tolerance,
-                                       history_outputs=history_outputs)
-        self.out = out
 
     @classmethod
     def attach(cls, trainer, **options) -> "NearZeroCallback":

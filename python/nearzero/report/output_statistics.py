@@ -162,32 +162,32 @@ class OutputStatistics:
                                      torch.full((), float("nan"), device=device))
         return self._missing[device]
 
-    def _layer_hook(self, index: int, discover: bool):
+    def _output_hook(self, index: int, on_output):
+        """A forward hook on layer `index`: when `_repeat` says its output is to be measured,
+        marks the layer called in the step and calls `on_output(step, output, gradient_only)`."""
         def hook(module, inputs, output):
             step = self._step
             gradient_only = _repeat(step, index, output)
             if gradient_only is None:
                 return
             step.called[index] = True
+            on_output(step, output, gradient_only)
+
+        return hook
+
+    def _layer_hook(self, index: int, discover: bool):
+        def on_output(step, output, gradient_only):
             if discover or self.has_activation[index]:
                 step.pending[id(output)] = (index, output, [], gradient_only)
             if discover or not self.has_activation[index]:
                 self._measure(step, index, output, False, gradient_only=gradient_only)
 
-        return hook
+        return self._output_hook(index, on_output)
 
     def _owned_activation_hook(self, index: int):
         non_negative = isinstance(self.owned[index], NON_NEGATIVE)
-
-        def hook(module, inputs, output):
-            step = self._step
-            gradient_only = _repeat(step, index, output)
-            if gradient_only is None:
-                return
-            step.called[index] = True
-            self._measure(step, index, output, True, non_negative, gradient_only)
-
-        return hook
+        return self._output_hook(index, lambda step, output, gradient_only: self._measure(
+            step, index, output, True, non_negative, gradient_only))
 
     def _follower_hook(self, module, inputs, output):
         step = self._step
