@@ -78,6 +78,11 @@ def test_input_grad_shape_errors():
         nz.conv_backprop_input_classify(D_OUT, W, (1, 7, 7, 3), thresholds=0.1)
     with pytest.raises(ValueError, match="d_out has shape"):
         nz.conv_backprop_input_classify(D_OUT, W, (1, 6, 6, 3), strides=2, thresholds=0.1)
+    # A bad input_shape is named as such.
+    with pytest.raises(ValueError, match="input_shape must be non-negative ints"):
+        nz.conv_backprop_input_classify(D_OUT, W, (1, -5, 5, 3), thresholds=0.1)
+    with pytest.raises(ValueError, match="input_shape must be a sequence of ints"):
+        nz.conv_backprop_input_classify(D_OUT, W, 5, thresholds=0.1)
     # with stride 2 both 7 and 8 give a 4-wide output: each is a valid input_shape
     for size in (7, 8):
         counts, _ = nz.conv_backprop_input_classify(D_OUT, W, (1, size, size, 3), strides=2,

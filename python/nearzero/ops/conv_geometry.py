@@ -294,14 +294,14 @@ def forward_geometry(input_shape, kernel_shape, strides=1, padding="VALID", dila
     return geometry
 
 
-def _check_kernel_shape(kernel_shape, op):
+def _check_shape_argument(value, op, name):
+    """A shape passed as an argument (kernel_shape, input_shape): non-negative ints."""
     try:
-        shape = tuple(kernel_shape)
+        shape = tuple(value)
     except TypeError:
-        raise ValueError(f"{op}: kernel_shape must be a sequence of ints, "
-                         f"got {kernel_shape!r}") from None
+        raise ValueError(f"{op}: {name} must be a sequence of ints, got {value!r}") from None
     if not all(isinstance(s, Integral) and not isinstance(s, bool) and s >= 0 for s in shape):
-        raise ValueError(f"{op}: kernel_shape must be non-negative ints, got {kernel_shape!r}")
+        raise ValueError(f"{op}: {name} must be non-negative ints, got {value!r}")
     return tuple(int(s) for s in shape)
 
 
@@ -309,7 +309,7 @@ def filter_grad_geometry(x_shape, d_out_shape, kernel_shape, strides, padding, d
                          groups, data_format) -> ConvGeometry:
     """Geometry of the kernel gradient; d_out must have the forward output's shape."""
     op = "conv_backprop_filter_classify"
-    kernel_shape = _check_kernel_shape(kernel_shape, op)
+    kernel_shape = _check_shape_argument(kernel_shape, op, "kernel_shape")
     geometry = forward_geometry(x_shape, kernel_shape, strides, padding, dilations, groups,
                                 data_format, op=op, input_name="x")
     _check_d_out(geometry, d_out_shape, op, f"x of shape {tuple(x_shape)} and kernel_shape "
@@ -321,7 +321,7 @@ def input_grad_geometry(d_out_shape, kernel_shape, input_shape, strides, padding
                         groups, data_format) -> ConvGeometry:
     """Geometry of the input gradient; d_out must have the forward output's shape."""
     op = "conv_backprop_input_classify"
-    input_shape = _check_kernel_shape(input_shape, op)
+    input_shape = _check_shape_argument(input_shape, op, "input_shape")
     geometry = forward_geometry(input_shape, kernel_shape, strides, padding, dilations, groups,
                                 data_format, op=op, input_name="input_shape")
     _check_d_out(geometry, d_out_shape, op, f"input_shape {input_shape} and kernel of shape "
