@@ -355,16 +355,12 @@ TensorStatistics statistics_typed(const StatisticsInput &in, double tolerance) {
     else
       first_pass<T, false>(data, r, begin, end, partials[part]);
   };
-#if defined(NEARZERO_HAVE_OPENMP)
-  if (partials.size() > 1) {
-#pragma omp parallel for num_threads(int(partials.size())) schedule(static, 1)
-    for (int part = 0; part < int(partials.size()); ++part) run_first(part);
-  } else {
-    run_first(0);
-  }
-#else
-  run_first(0);
-#endif
+  // The parts run as tasks of one ParallelRun (parallel.h): any team size, exceptions carried
+  // out, denormals kept.
+  ParallelRun run;
+  const int64_t parts = int64_t(partials.size());
+  run.for_each(parts, [&](int64_t part) { run_first(int(part)); }, parts > 1);
+  run.finish();
   Partial<B> &total = partials[0];
   for (size_t t = 1; t < partials.size(); ++t) {
     total.squares += partials[t].squares;
@@ -394,16 +390,8 @@ TensorStatistics statistics_typed(const StatisticsInput &in, double tolerance) {
     chunk_range(r.count, int(partials.size()), part, begin, end);
     if (size > 0) near[part] = count_at_most(data, r, begin, end, level);
   };
-#if defined(NEARZERO_HAVE_OPENMP)
-  if (partials.size() > 1) {
-#pragma omp parallel for num_threads(int(partials.size())) schedule(static, 1)
-    for (int part = 0; part < int(partials.size()); ++part) run_second(part);
-  } else {
-    run_second(0);
-  }
-#else
-  run_second(0);
-#endif
+  run.for_each(parts, [&](int64_t part) { run_second(int(part)); }, parts > 1);
+  run.finish();
   out.near_zero = 0;
   for (int64_t c : near) out.near_zero += c;
   return out;
