@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 import pytest
-from distributed_support import WORLD, run_workers, store_url
+from distributed_support import WORLD, process_group, run_workers
 
 torch = pytest.importorskip("torch")
 nn = torch.nn
@@ -109,11 +109,7 @@ def test_compiled_model_gives_the_history_of_the_plain_model():
 
 
 def worker(rank: int, out: str) -> None:
-    import torch.distributed as dist
-
-    dist.init_process_group("gloo", init_method=store_url(out), rank=rank,
-                            world_size=WORLD)
-    try:
+    with process_group(rank, out):
         model = Blocks()
         ddp = nn.parallel.DistributedDataParallel(model)
         shard = slice(rank * BATCH // WORLD, (rank + 1) * BATCH // WORLD)
@@ -122,9 +118,6 @@ def worker(rank: int, out: str) -> None:
         with open(os.path.join(out, f"rank{rank}.json"), "w") as f:
             json.dump({"history": recorder.history.as_dict(),
                        "recorded": recorder.recorded_steps}, f)
-    finally:
-        dist.destroy_process_group()
-
 
 
 @pytest.mark.distributed

@@ -7,7 +7,7 @@ import os
 import sys
 
 import pytest
-from distributed_support import WORLD, run_workers, store_url
+from distributed_support import WORLD, process_group, run_workers
 
 torch = pytest.importorskip("torch")
 
@@ -44,11 +44,7 @@ def explain_overview(model, x, y, recorder_model=None):
 
 
 def worker(rank: int, out: str) -> None:
-    import torch.distributed as dist
-
-    dist.init_process_group("gloo", init_method=store_url(out), rank=rank,
-                            world_size=WORLD)
-    try:
+    with process_group(rank, out):
         from nearzero.report import measure
 
         measure.FULL_RESULT_BYTES = 0  # as the reference below
@@ -59,9 +55,6 @@ def worker(rank: int, out: str) -> None:
         overview = explain_overview(ddp, x[shard], y[shard], recorder_model=ddp)
         with open(os.path.join(out, f"rank{rank}.json"), "w") as f:
             json.dump(overview, f)
-    finally:
-        dist.destroy_process_group()
-
 
 
 @pytest.mark.distributed
