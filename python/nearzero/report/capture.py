@@ -70,25 +70,61 @@ def run_eagerly():
 class _ForceEager:
     """torch.compiler.set_stance("force_eager") through the switch it calls: the public
     context builds and sets its stance object twice on every step, a visible part of a small
-    model's step."""
+    model's step. Where that switch does no more than check that no compiled region runs and
+    swap the module's stance (read from the names its code uses), the swap is made here."""
 
     _stances = {}  # id(eval_frame module) -> its force_eager stance
+    _plain_swap = {}  # id(eval_frame module) -> whether _set_stance only swaps _stance
 
     def __init__(self, eval_frame):
+        self._module = eval_frame
         self._set = eval_frame._set_stance
         key = id(eval_frame)
         if key not in self._stances:
             self._stances[key] = eval_frame.DynamoStance("force_eager")
+            self._plain_swap[key] = _swaps_only(eval_frame)
         self._stance = self._stances[key]
+        self._swap = self._plain_swap[key]
         self._prior = None
 
     def __enter__(self):
-        self._prior = self._set(self._stance)
+        if self._swap:
+            callback = _eval_frame_callback()
+            if callback is not False and callback is not None:
+                raise RuntimeError("attempted to set_stance in a torch.compile region")
+            self._prior, self._module._stance = self._module._stance, self._stance
+        else:
+            self._prior = self._set(self._stance)
         return self
 
     def __exit__(self, *exc):
-        self._set(self._prior)
+        if self._swap:
+            self._module._stance = self._prior
+        else:
+            self._set(self._prior)
         return False
+
+
+# Every name that torch's _set_stance uses where it only checks for a compiled region and swaps
+# the module's _stance (torch 2.6 to 2.13).
+_SWAP_NAMES = {"torch._C._dynamo.eval_frame", "get_eval_frame_callback", "RuntimeError", "_stance"}
+
+
+def _swaps_only(eval_frame) -> bool:
+    code = getattr(eval_frame._set_stance, "__code__", None)
+    return code is not None and hasattr(eval_frame, "_stance") and \
+        set(code.co_names) <= _SWAP_NAMES and _eval_frame_callback is not None
+
+
+def _find_eval_frame_callback():
+    try:
+        from torch._C._dynamo.eval_frame import get_eval_frame_callback
+    except ImportError:
+        return None
+    return get_eval_frame_callback
+
+
+_eval_frame_callback = _find_eval_frame_callback()
 
 
 def recomputing() -> bool:

@@ -197,7 +197,7 @@ class GradientHistory:
     def append_row(self, step: int, loss=None) -> None:
         """Keep the row of `host_row()`, filled, as `step`; `loss`: a tensor, number or None."""
         if isinstance(loss, torch.Tensor):
-            loss = float(loss.detach().reshape(()))  # a CPU scalar: no device to wait for
+            loss = loss.item()  # one value on the CPU: no device to wait for
         self._block_loss[self._filled] = math.nan if loss is None else float(loss)
         self._filled += 1
         self._steps.append(int(step))

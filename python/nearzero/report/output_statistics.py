@@ -16,7 +16,7 @@ from torch import nn
 from . import tensor_statistics
 from .activations import KNOWN_ACTIVATIONS, NOT_ACTIVATIONS
 from .capture import recomputing
-from .history import host_offset, squared_norm
+from .history import HOST_VALUES, host_offset, squared_norm
 from .layers import CONV_TYPES
 from .step_hooks import StepHooks
 
@@ -91,12 +91,15 @@ class OutputStatistics:
 
     def remove(self) -> None:
         self._hooks.remove()
+        if self._step is not None:  # gradient hooks of a dropped step write nothing
+            self._step.closed = True
 
     def finish(self):
         """Device path: the (counts, norms) of the step, None where no layer ran. CPU path:
         whether anything was seen (the hooks wrote it into the row)."""
         self.remove()
         step, self._step = self._step, None
+        step.close(self.unit_dims)
         if self.followers is None:  # the first step: keep the modules that led to activations
             self._learn_chains(step)
             self._plan = None
@@ -163,15 +166,20 @@ class OutputStatistics:
         return self._missing[device]
 
     def _output_hook(self, index: int, on_output):
-        """A forward hook on layer `index`: when `_repeat` says its output is to be measured,
-        marks the layer called in the step and calls `on_output(step, output, gradient_only)`."""
+        """A forward hook on layer `index`: for the layer's first output in the step, or the
+        first that gets a gradient (see `_repeat`), marks the layer called and calls
+        `on_output(step, output, gradient_only)`."""
         def hook(module, inputs, output):
             step = self._step
-            gradient_only = _repeat(step, index, output)
-            if gradient_only is None:
+            if step is None or not isinstance(output, torch.Tensor):
+                return
+            if step.called[index]:
+                if not _repeat(step, index, output):
+                    return
+                on_output(step, output, True)
                 return
             step.called[index] = True
-            on_output(step, output, gradient_only)
+            on_output(step, output, False)
 
         return hook
 
@@ -186,8 +194,29 @@ class OutputStatistics:
 
     def _owned_activation_hook(self, index: int):
         non_negative = isinstance(self.owned[index], NON_NEGATIVE)
-        return self._output_hook(index, lambda step, output, gradient_only: self._measure(
+        measure = self._measure
+        generic = self._output_hook(index, lambda step, output, gradient_only: measure(
             step, index, output, True, non_negative, gradient_only))
+        unit_dim = self.unit_dims[index]
+
+        def hook(module, inputs, output):
+            # The usual case on a CPU in few steps: A_l that autograd keeps is measured with
+            # dJ/dA_l by the pre-hook of the node that made it; anything else, generically.
+            step = self._step
+            if step is None or step.row is None or step.called[index] or \
+                    type(output) is not torch.Tensor or not output.requires_grad:
+                return generic(module, inputs, output)
+            node = output.grad_fn
+            if not _kept_for_backward(output, node):
+                return generic(module, inputs, output)
+            step.called[index] = step.hooked[index] = step.from_activation[index] = True
+            ndim = output.dim()
+            dim = unit_dim % (ndim or 1)
+            step.units[index] = [output.shape[dim] if ndim else 1] * 2
+            step.deferred[index] = (output, output._version)
+            node.register_prehook(_gradient_hook(step, index, dim, True, 0))
+
+        return hook
 
     def _follower_hook(self, module, inputs, output):
         step = self._step
@@ -212,30 +241,54 @@ class OutputStatistics:
                  non_negative: bool = False, gradient_only: bool = False) -> None:
         """A_l (unless `gradient_only`) now, and a hook for dJ/dA_l."""
         dim = self.unit_dims[index] % max(tensor.dim(), 1)
+        node = tensor.grad_fn
         if not gradient_only:
             step.units[index] = [tensor.shape[dim] if tensor.dim() else 1] * 2
             step.from_activation[index] = from_activation
-            step.measure(2 * index, tensor, dim, non_negative)
+            if step.row is not None and _kept_for_backward(tensor, node):
+                # Measured with dJ/dA_l in one call, just before the node reads it again.
+                step.deferred[index] = (tensor, tensor._version)
+            else:
+                step.measure(2 * index, tensor, dim, non_negative)
         if not tensor.requires_grad:
             return
         step.hooked[index] = True
-        hook = self._gradient_hook(step, index, dim, from_activation)
-        node = tensor.grad_fn
         if node is None or tensor._is_view():
-            tensor.register_hook(hook)
+            tensor.register_hook(_gradient_hook(step, index, dim, from_activation, None))
         else:  # a pre-hook of the node that made the tensor costs less than a tensor hook
-            output = tensor.output_nr
-            node.register_prehook(lambda grads: hook(grads[output]))
+            node.register_prehook(_gradient_hook(step, index, dim, from_activation,
+                                                 tensor.output_nr))
 
-    @staticmethod
-    def _gradient_hook(step, index: int, dim: int, from_activation: bool):
-        def hook(grad):
-            # dJ/dA_l of the activation wins over dJ/dZ_l seen on the first step.
-            if grad is not None and step.from_activation[index] == from_activation and \
-                    not step.seen[2 * index + 1]:
-                step.measure(2 * index + 1, grad, dim)
 
-        return hook
+def _gradient_hook(step, index: int, dim: int, from_activation: bool, output):
+    """The hook that measures dJ/dA_l: a tensor hook (`output` None) or a pre-hook of the node
+    that made A_l, its output number `output`."""
+    slot = 2 * index + 1
+    offset = host_offset(index, 3)
+
+    def hook(grad):
+        if output is not None:
+            grad = grad[output]
+        # dJ/dA_l of the activation wins over dJ/dZ_l seen on the first step.
+        if grad is None or step.closed or step.from_activation[index] != from_activation or \
+                step.seen[slot]:
+            return
+        step.seen[slot] = True
+        row = step.row
+        if row is None:
+            step.measure(slot, grad, dim)
+            return
+        # One call of the C++ core for dJ/dA_l and the A_l kept for this moment, if any.
+        keep = []
+        entries = [tensor_statistics.arguments(grad, dim, offset, -1.0, keep)]
+        deferred = step.deferred.pop(index, None)
+        if deferred is not None and deferred[0]._version == deferred[1]:  # else changed in place
+            entries.append(tensor_statistics.arguments(deferred[0], dim, offset - HOST_VALUES,
+                                                       -1.0, keep))
+            step.seen[slot - 1] = True
+        tensor_statistics.write_arguments(entries, row)
+
+    return hook
 
 
 class _StepOutputs:
@@ -253,6 +306,10 @@ class _StepOutputs:
         self.extremes = [None] * (2 * layers)
         self.norms = [None] * (2 * layers)
         self.units = [[-1, -1] for _ in range(layers)]
+        # CPU path: layer index -> (A_l, its version) that autograd keeps for the backward
+        # pass anyway, measured with dJ/dA_l (or as the step ends, where none comes).
+        self.deferred = {}
+        self.closed = False  # the step has ended: hooks that run later write nothing
 
     def measure(self, slot: int, tensor, dim: int, non_negative: bool = False) -> None:
         self.seen[slot] = True
@@ -273,18 +330,43 @@ class _StepOutputs:
         self.extremes[slot] = (largest, smallest)
 
 
-def _repeat(step, index: int, output):
-    """What a hook does with a layer's output: None (nothing), False (measure A_l and hook
-    dJ/dA_l: the layer's first output in the step) or True (hook dJ/dA_l only: the layer ran
-    without gradients, as in a reentrant checkpoint's first pass, and its recomputation
-    inside the backward pass is the output that gets one)."""
-    if step is None or not isinstance(output, torch.Tensor):
-        return None
-    if not step.called[index]:
+    def close(self, unit_dims) -> None:
+        """The step ends: the deferred A_l that no backward pass reached are measured now."""
+        for index, output in self.deferred.items():
+            tensor, version = output
+            if tensor._version == version:
+                self.measure(2 * index, tensor, unit_dims[index] % max(tensor.dim(), 1))
+        self.deferred = {}
+        self.closed = True
+
+
+def _kept_for_backward(tensor, node) -> bool:
+    """Whether autograd keeps `tensor` itself until its node's backward (the node saves its
+    result, as ReLU, Sigmoid and Tanh do, and no saved-tensor hooks such as checkpointing
+    or CPU offloading replace what it saves): holding it until then costs no memory."""
+    if node is None or tensor.output_nr != 0 or tensor._is_view():
         return False
-    if not step.hooked[index] and output.requires_grad and recomputing():
-        return True
-    return None
+    kind = type(node)
+    saves = _SAVES_RESULT.get(kind)
+    if saves is None:
+        saves = _SAVES_RESULT[kind] = hasattr(node, "_saved_result")
+    return saves and _saved_tensor_hooks() is None
+
+
+_SAVES_RESULT = {}  # node type -> whether it saves its result
+_top_hooks = getattr(torch._C._autograd, "_top_saved_tensors_default_hooks", None)
+
+
+def _saved_tensor_hooks():
+    """The innermost saved-tensor hooks in force (True where torch cannot tell)."""
+    return True if _top_hooks is None else _top_hooks(False)
+
+
+def _repeat(step, index: int, output) -> bool:
+    """Whether a later output of a layer already measured in the step gets the hook for
+    dJ/dA_l: the layer ran without gradients, as in a reentrant checkpoint's first pass, and
+    its recomputation inside the backward pass is the output that gets one."""
+    return not step.hooked[index] and output.requires_grad and recomputing()
 
 
 def _on(tensor, device):

@@ -45,6 +45,7 @@ class GradientRecorder:
         self.keep = int(keep)
         self.history_tolerance = float(history_tolerance)
         self._main_params = {name: main_parameter_name(m) for name, m in self.layers.items()}
+        self._param_slots = [(self.layers[name], param) for name, param in self._main_params.items()]
         shapes = []
         for name, module in self.layers.items():
             param = getattr(module, self._main_params[name]) if self._main_params[name] else None
@@ -151,8 +152,11 @@ class GradientRecorder:
         return self.record_every is not None and index % self.record_every == 0
 
     def _params(self) -> list:
-        return [None if param is None else getattr(self.layers[name], param)
-                for name, param in self._main_params.items()]
+        params = []
+        for module, name in self._param_slots:  # the registered parameter, else the attribute
+            param = None if name is None else module._parameters.get(name)
+            params.append(param if param is not None or name is None else getattr(module, name))
+        return params
 
     def _end_step(self, step, capture, row) -> None:
         index = step.index

@@ -27,13 +27,27 @@ def write(tensor: torch.Tensor, unit_dim: int, out, offset: int, tolerance: floa
 def write_batch(entries, out) -> None:
     """`write` for every (tensor, unit_dim, offset, tolerance) of `entries`, in one call of the
     C++ core (its fixed cost, paid once, is most of the time for small tensors)."""
-    keep, arguments = [], []
-    for tensor, unit_dim, offset, tolerance in entries:
+    keep = []  # copies made here live until the core has read them
+    _core.tensor_statistics_batch([arguments(*entry, keep) for entry in entries], out)
+
+
+def write_arguments(entries, out) -> None:
+    """`write_batch` for entries made by `arguments` (whose `keep` list is still held)."""
+    _core.tensor_statistics_batch(entries, out)
+
+
+def arguments(tensor: torch.Tensor, unit_dim: int, offset: int, tolerance: float, keep: list):
+    """The core's arguments for `write` of one tensor; a copy made to read it goes to `keep`,
+    which must live until the core has read it."""
+    code = _CODES.get(tensor.dtype)
+    if code is None or not tensor.is_cpu or tensor.layout is not _STRIDED or tensor.is_neg() or \
+            tensor.is_conj() or not tensor.dim():  # else read in place, as it is
         tensor, code = _kernel_input(tensor)
-        keep.append(tensor)  # a copy made here lives until the core has read it
-        arguments.append((tensor.data_ptr(), code, tensor.shape, tensor.stride(), unit_dim,
-                          tolerance, offset))
-    _core.tensor_statistics_batch(arguments, out)
+        keep.append(tensor)
+    return tensor.data_ptr(), code, tensor.shape, tensor.stride(), unit_dim, tolerance, offset
+
+
+_STRIDED = torch.strided
 
 
 def _kernel_input(tensor: torch.Tensor):
