@@ -63,7 +63,10 @@ def run_eagerly():
         return nullcontext()
     eval_frame = sys.modules.get("torch._dynamo.eval_frame")
     if hasattr(eval_frame, "_set_stance") and hasattr(eval_frame, "DynamoStance"):
-        return _ForceEager(eval_frame)
+        force = _ForceEager.instances.get(id(eval_frame))
+        if force is None:
+            force = _ForceEager.instances[id(eval_frame)] = _ForceEager(eval_frame)
+        return force
     return torch.compiler.set_stance("force_eager")
 
 
@@ -71,37 +74,35 @@ class _ForceEager:
     """torch.compiler.set_stance("force_eager") through the switch it calls: the public
     context builds and sets its stance object twice on every step, a visible part of a small
     model's step. Where that switch does no more than check that no compiled region runs and
-    swap the module's stance (read from the names its code uses), the swap is made here."""
+    swap the module's stance (read from the names its code uses), the swap is made here. One
+    instance per Dynamo module, entered any number of times (the prior stances on a stack)."""
 
-    _stances = {}  # id(eval_frame module) -> its force_eager stance
-    _plain_swap = {}  # id(eval_frame module) -> whether _set_stance only swaps _stance
+    instances = {}  # id(eval_frame module) -> its _ForceEager
 
     def __init__(self, eval_frame):
         self._module = eval_frame
         self._set = eval_frame._set_stance
-        key = id(eval_frame)
-        if key not in self._stances:
-            self._stances[key] = eval_frame.DynamoStance("force_eager")
-            self._plain_swap[key] = _swaps_only(eval_frame)
-        self._stance = self._stances[key]
-        self._swap = self._plain_swap[key]
-        self._prior = None
+        self._stance = eval_frame.DynamoStance("force_eager")
+        self._swap = _swaps_only(eval_frame)
+        self._priors = []
 
     def __enter__(self):
         if self._swap:
             callback = _eval_frame_callback()
             if callback is not False and callback is not None:
                 raise RuntimeError("attempted to set_stance in a torch.compile region")
-            self._prior, self._module._stance = self._module._stance, self._stance
+            self._priors.append(self._module._stance)
+            self._module._stance = self._stance
         else:
-            self._prior = self._set(self._stance)
+            self._priors.append(self._set(self._stance))
         return self
 
     def __exit__(self, *exc):
+        prior = self._priors.pop()
         if self._swap:
-            self._module._stance = self._prior
+            self._module._stance = prior
         else:
-            self._set(self._prior)
+            self._set(prior)
         return False
 
 

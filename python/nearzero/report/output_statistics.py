@@ -184,6 +184,22 @@ class OutputStatistics:
         return hook
 
     def _layer_hook(self, index: int, discover: bool):
+        if not discover and not self.has_activation[index]:  # Z_l is A_l: measured as it is
+            measure = self._measure
+
+            def hook(module, inputs, output):
+                step = self._step
+                if step is None or not isinstance(output, torch.Tensor):
+                    return
+                if step.called[index]:
+                    if _repeat(step, index, output):
+                        measure(step, index, output, False, gradient_only=True)
+                    return
+                step.called[index] = True
+                measure(step, index, output, False)
+
+            return hook
+
         def on_output(step, output, gradient_only):
             if discover or self.has_activation[index]:
                 step.pending[id(output)] = (index, output, [], gradient_only)

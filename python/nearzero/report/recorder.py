@@ -5,7 +5,6 @@ near-zero gradients on every step and, on the steps asked for, every tensor the 
 from __future__ import annotations
 
 from collections import OrderedDict
-from contextlib import contextmanager
 
 import torch
 from torch import nn
@@ -61,18 +60,11 @@ class GradientRecorder:
         self._detached = False
 
     # -- training loop -------------------------------------------------------------------------
-    @contextmanager
-    def step(self, index: int = None, *, loss=None):
+    def step(self, index: int = None, *, loss=None) -> "_StepContext":
         """Context for one step's forward and backward pass (index: the training step). It
         yields a `TrainingStep`: set its ``loss`` in the block, or pass ``loss=``; a model
         output with a ``loss`` (HuggingFace models given labels) is read by itself."""
-        step = self.begin_step(index, loss=loss)
-        try:
-            yield step
-        except BaseException:
-            self.abort_step()
-            raise
-        self.end_step()
+        return _StepContext(self, index, loss)
 
     def begin_step(self, index: int = None, *, loss=None) -> "TrainingStep":
         """Start a step, as `step()` does, for training loops that call back before the
@@ -247,6 +239,26 @@ class GradientRecorder:
     def __repr__(self) -> str:
         return (f"GradientRecorder({len(self.layers)} layers, record_every={self.record_every}, "
                 f"steps={len(self.history)}, recorded={self.recorded_steps})")
+
+
+class _StepContext:
+    """`GradientRecorder.step`: begins the step on entry, ends it on a normal exit and drops
+    it (every hook removed) when the block raises."""
+
+    __slots__ = ("recorder", "index", "loss")
+
+    def __init__(self, recorder: GradientRecorder, index, loss):
+        self.recorder, self.index, self.loss = recorder, index, loss
+
+    def __enter__(self) -> "TrainingStep":
+        return self.recorder.begin_step(self.index, loss=self.loss)
+
+    def __exit__(self, kind, error, traceback) -> bool:
+        if kind is None:
+            self.recorder.end_step()
+        else:
+            self.recorder.abort_step()
+        return False
 
 
 class TrainingStep:
