@@ -93,16 +93,17 @@ class StepStatistics:
         """The CPU path: every layer's statistics into the host `row` (see host_offset), in one
         call of the C++ core; False where no layer got a gradient (the row then holds
         nothing of this step)."""
-        if all(g is None for g in grads):
-            return False
-        entries = []
-        for index, (grad, weight) in enumerate(zip(grads, weights)):
-            if weight is not None:
-                entries.append((weight, -1, self._offsets[index], -1.0))
+        keep, entries = [], []  # keep: copies made to read a tensor, held for the call
+        arguments, tolerance, gradients = tensor_statistics.arguments, self.tolerance, False
+        for grad, weight, offset in zip(grads, weights, self._offsets):
             if grad is not None:
-                entries.append((grad, 0, self._offsets[index] + HOST_VALUES, self.tolerance))
-        tensor_statistics.write_batch(entries, row)
-        return True
+                gradients = True
+                entries.append(arguments(grad, 0, offset + HOST_VALUES, tolerance, keep))
+            if weight is not None:
+                entries.append(arguments(weight, -1, offset, -1.0, keep))
+        if gradients:  # else the row holds nothing of this step
+            tensor_statistics.write_arguments(entries, row)
+        return gradients
 
     def _weights(self, index: int, rows):
         key = (index, rows.dtype, rows.device)

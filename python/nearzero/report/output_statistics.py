@@ -64,8 +64,7 @@ class OutputStatistics:
         self._step = _StepOutputs(len(self.modules), row)
         if self._plan is None:
             self._plan = self._hook_plan()
-        for module, hook in self._plan:
-            self._hooks.add(module, hook)
+        self._hooks.add_all(self._plan)
 
     def _hook_plan(self) -> list:
         """(module, forward hook) pairs of a step: on the first step every layer and leaf
@@ -308,6 +307,9 @@ def _gradient_hook(step, index: int, dim: int, from_activation: bool, output):
 
 
 class _StepOutputs:
+    __slots__ = ("row", "calls", "seen", "called", "hooked", "pending", "chains",
+                 "from_activation", "extremes", "norms", "units", "deferred", "closed")
+
     def __init__(self, layers: int, row=None):
         self.row = row  # the CPU path's host row; None: device tensors per slot
         self.calls = {}  # first step: id(module) -> calls

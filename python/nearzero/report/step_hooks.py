@@ -30,6 +30,11 @@ class StepHooks:
         hooks[key] = hook
         self._added.append((hooks, key))
 
+    def add_all(self, pairs) -> None:
+        """`add` for every (module, hook) of `pairs`."""
+        for module, hook in pairs:
+            self.add(module, hook)
+
     def remove(self) -> None:
         for added in self._added:
             if isinstance(added, tuple):
