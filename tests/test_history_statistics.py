@@ -48,12 +48,22 @@ def layouts(generator):
     conv_output[:, 1] = 0
     conv_output[:, 4] = 0
     conv_output[3, 4, 7, 5] = 2.5
+    # Runs of H*W values per unit and sample with a remainder after whole vectors (7 x 7), in
+    # float64, of one dimension (Conv1d), of three (Conv3d), and with samples skipped.
+    conv_tail = torch.relu(randn(3, 5, 7, 7))
+    conv_tail[:, 3] = 0
+    conv_tail[1, 3, 6, 6] = 1e-30
     with_bad = randn(12, 40)
     with_bad[2, 1], with_bad[3, 0], with_bad[7] = math.nan, math.inf, 0
     return {
         "contiguous": relu,
         "channels_last": relu.to(memory_format=torch.channels_last),
         "conv_output": conv_output,
+        "conv_tail": conv_tail,
+        "conv_float64": torch.relu(randn(3, 4, 6, 6, dtype=torch.float64)),
+        "conv1d": randn(4, 3, 100),
+        "conv3d": randn(2, 5, 3, 4, 5),
+        "conv_samples_sliced": randn(6, 4, 5, 5)[::2],
         "transposed": randn(10, 33).t(),
         "sliced": randn(5, 14, 3)[:, ::3, 1:],
         "expanded": randn(4, 1, 7).expand(4, 3, 7),
@@ -138,9 +148,12 @@ def test_one_call_for_many_tensors_gives_each_its_values():
     assert (out == 7.0).all()
 
 
-def test_large_tensors_split_over_threads_give_the_same_values():
+@pytest.mark.parametrize("shape", [(16, 64, 40, 40), (9, 13, 97, 97)])
+def test_large_tensors_split_over_threads_give_the_same_values(shape):
+    """More than 2^20 values: the runs are split over threads, in the second shape where a
+    sample's units are cut between two threads."""
     generator = torch.Generator().manual_seed(1)
-    tensor = torch.relu(torch.randn(16, 64, 40, 40, generator=generator))  # > 2^20 values
+    tensor = torch.relu(torch.randn(*shape, generator=generator))
     tensor[:, 5] = 0
     for unit_dim, tolerance in ((1, -1.0), (0, 0.01)):
         out = np.zeros(5)
@@ -165,6 +178,19 @@ def test_bad_arguments_are_refused():
         _core.tensor_statistics(tensor.data_ptr(), 0, [3, 4], [4, 1], 2, -1.0, out, 0)
     with pytest.raises(ValueError, match="dtype codes"):
         _core.tensor_statistics(tensor.data_ptr(), 7, [3, 4], [4, 1], 0, -1.0, out, 0)
+    for bad_out in (np.zeros(5, np.float32), np.zeros((1, 5)), np.zeros(5)[np.newaxis, :]):
+        with pytest.raises(ValueError, match="5 writeable float64 slots"):
+            _core.tensor_statistics(tensor.data_ptr(), 0, [3, 4], [4, 1], 0, -1.0, bad_out, 0)
+    read_only = np.zeros(5)
+    read_only.flags.writeable = False
+    with pytest.raises(ValueError, match="5 writeable float64 slots"):
+        _core.tensor_statistics(tensor.data_ptr(), 0, [3, 4], [4, 1], 0, -1.0, read_only, 0)
+    with pytest.raises(TypeError):  # a list would be copied and the values lost
+        _core.tensor_statistics(tensor.data_ptr(), 0, [3, 4], [4, 1], 0, -1.0, [0.0] * 5, 0)
+    every_other = np.full(12, 7.0)  # a strided array gets its values at its own places
+    _core.tensor_statistics(tensor.data_ptr(), 0, [3, 4], [4, 1], 0, -1.0, every_other[::2], 1)
+    assert every_other[::2][1:4].tolist() == [12.0, 3.0, 3.0]
+    assert every_other[1::2].tolist() == [7.0] * 6 and every_other[0] == 7.0
     with pytest.raises(TypeError, match="real tensors"):
         write(torch.ones(3, dtype=torch.complex64), 0, out, 0)
     write(torch.tensor([[0, 1, 2], [0, 4, 5]]), 1, out, 0)  # integers: read as float64

@@ -48,50 +48,60 @@ StatisticsInput checked_input(uintptr_t address, int dtype, std::vector<int64_t>
           std::move(strides), unit_dim};
 }
 
-void store(const TensorStatistics &s, double *o) {
-  o[0] = s.squared_norm;
-  o[1] = double(s.units_alive);
-  o[2] = double(s.units);
-  o[3] = s.finite < 0 ? NAN : double(s.finite);
-  o[4] = s.near_zero < 0 ? NAN : double(s.near_zero);
+// The float64 slots of `out`, a one-dimensional writeable float64 NumPy array (taken as it is:
+// converting it to array_t would make a new array object on every call).
+struct Slots {
+  double *data;
+  int64_t size, stride;  // in values
+  double &operator[](int64_t i) const { return data[i * stride]; }
+};
+
+Slots writeable(py::array &out) {
+  if (out.ndim() != 1 || !out.writeable() || !out.dtype().equal(py::dtype::of<double>()) ||
+      out.strides(0) % int64_t(sizeof(double)) != 0)
+    throw std::invalid_argument("nearzero: tensor statistics need 5 writeable float64 slots");
+  return {static_cast<double *>(out.mutable_data()), out.shape(0),
+          out.strides(0) / int64_t(sizeof(double))};
 }
 
-py::detail::unchecked_mutable_reference<double, 1> writeable(py::array_t<double> &out) {
-  if (out.ndim() != 1 || !out.writeable())
-    throw std::invalid_argument("nearzero: tensor statistics need 5 writeable float64 slots");
-  return out.mutable_unchecked<1>();
+void store(const TensorStatistics &s, const Slots &o, int64_t offset) {
+  o[offset] = s.squared_norm;
+  o[offset + 1] = double(s.units_alive);
+  o[offset + 2] = double(s.units);
+  o[offset + 3] = s.finite < 0 ? NAN : double(s.finite);
+  o[offset + 4] = s.near_zero < 0 ? NAN : double(s.near_zero);
 }
 
 void tensor_statistics(uintptr_t address, int dtype, std::vector<int64_t> shape,
                        std::vector<int64_t> strides, int unit_dim, double tolerance,
-                       py::array_t<double> out, int64_t offset) {
+                       py::array out, int64_t offset) {
   auto o = writeable(out);
   const StatisticsInput in = checked_input(address, dtype, std::move(shape), std::move(strides),
-                                           unit_dim, tolerance, o.shape(0), offset);
+                                           unit_dim, tolerance, o.size, offset);
   TensorStatistics s;
   {
     py::gil_scoped_release release;
     s = tensor_statistics_cpu(in, tolerance);
   }
-  store(s, o.mutable_data(offset));
+  store(s, o, offset);
 }
 
 // Every entry (address, dtype, shape, strides, unit_dim, tolerance, offset) in one call: the
 // arguments are checked before any is read, and the GIL is released once.
-void tensor_statistics_batch(const std::vector<Entry> &entries, py::array_t<double> out) {
+void tensor_statistics_batch(const std::vector<Entry> &entries, py::array out) {
   auto o = writeable(out);
   std::vector<StatisticsInput> inputs;
   inputs.reserve(entries.size());
   for (const Entry &e : entries)
     inputs.push_back(checked_input(std::get<0>(e), std::get<1>(e), std::get<2>(e), std::get<3>(e),
-                                   std::get<4>(e), std::get<5>(e), o.shape(0), std::get<6>(e)));
+                                   std::get<4>(e), std::get<5>(e), o.size, std::get<6>(e)));
   std::vector<TensorStatistics> results(entries.size());
   {
     py::gil_scoped_release release;
     for (size_t i = 0; i < inputs.size(); ++i)
       results[i] = tensor_statistics_cpu(inputs[i], std::get<5>(entries[i]));
   }
-  for (size_t i = 0; i < inputs.size(); ++i) store(results[i], o.mutable_data(std::get<6>(entries[i])));
+  for (size_t i = 0; i < inputs.size(); ++i) store(results[i], o, std::get<6>(entries[i]));
 }
 
 }  // namespace

@@ -39,9 +39,9 @@ def write_arguments(entries, out) -> None:
 def arguments(tensor: torch.Tensor, unit_dim: int, offset: int, tolerance: float, keep: list):
     """The core's arguments for `write` of one tensor; a copy made to read it goes to `keep`,
     which must live until the core has read it."""
-    code = _CODES.get(tensor.dtype)
+    code = _CODES.get(tensor.dtype)  # real dtypes: never a conjugate view
     if code is None or not tensor.is_cpu or tensor.layout is not _STRIDED or tensor.is_neg() or \
-            tensor.is_conj() or not tensor.dim():  # else read in place, as it is
+            not tensor.dim():  # else read in place, as it is
         tensor, code = _kernel_input(tensor)
         keep.append(tensor)
     return tensor.data_ptr(), code, tensor.shape, tensor.stride(), unit_dim, tolerance, offset
