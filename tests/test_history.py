@@ -277,3 +277,80 @@ def test_a_module_with_own_and_child_parameters_is_recorded_by_its_own():
     norm = STATISTICS.index("gradient_norm")
     assert recorder.history.values()[0, 1, norm] == pytest.approx(
         float(model[2].bias.grad.double().norm()), rel=1e-5)
+
+
+@pytest.mark.parametrize("activation", [nn.ReLU, nn.Sigmoid, nn.Tanh, nn.GELU,
+                                        lambda: nn.ReLU(inplace=True)])
+def test_outputs_read_with_their_gradient_or_as_they_return_agree(activation):
+    """On a CPU, A_l of an activation whose gradient node keeps its result (ReLU, Sigmoid,
+    Tanh) is read with dJ/dA_l in the backward pass, others (GELU) as they return: every step,
+    in every case, against the tensors themselves; the first step (which finds the chains)
+    and the later ones (one hook per activation)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(2, 5, 3), activation(), nn.Flatten(), nn.Linear(5 * 25, 6),
+                          activation(), nn.Linear(6, 3))
+    recorder = GradientRecorder(model, record_every=None)
+    probe = Probe(model, {"0": model[1], "3": model[4], "5": model[5]})
+    generator = torch.Generator().manual_seed(2)
+    for step in range(3):
+        model.zero_grad()
+        with recorder.step(step):
+            output = model(torch.randn(4, 2, 7, 7, generator=generator))
+            held = set(recorder._outputs._step.deferred)
+            output.square().sum().backward()
+        assert held == (set() if activation is nn.GELU else {0, 1})
+        values = recorder.history.values()[step]
+        for layer, name in enumerate(("0", "3", "5")):
+            a, d_a = probe.tensors[name, "A"], probe.tensors[name, "dA"]
+            got = dict(zip(STATISTICS, values[layer]))
+            assert got["output_norm"] == pytest.approx(float(a.double().norm()), rel=1e-5)
+            assert got["output_gradient_norm"] == pytest.approx(float(d_a.double().norm()),
+                                                                rel=1e-5)
+            assert got["output_dead_fraction"] == pytest.approx(dead_fraction(a, 1))
+            assert got["output_gradient_dead_fraction"] == pytest.approx(dead_fraction(d_a, 1))
+
+
+def test_outputs_of_a_step_without_backward_pass_are_read_as_it_ends():
+    """A_l held for its backward pass is read as the step ends where no backward pass came;
+    a backward pass after the step ended writes nothing into the history."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 2), nn.Sigmoid())
+    recorder = GradientRecorder(model, record_every=None)
+    with recorder.step(0):  # the first step, which finds the chains
+        model(torch.randn(8, 4)).sum().backward()
+    x = torch.randn(8, 4)
+    with recorder.step(1):
+        hidden = model[1](model[0](x))
+        output = model[3](model[2](hidden))
+    values = recorder.history.values()[1]
+    assert values[0, STATISTICS.index("output_norm")] == pytest.approx(
+        float(hidden.detach().double().norm()), rel=1e-6)
+    assert values[1, STATISTICS.index("output_norm")] == pytest.approx(
+        float(output.detach().double().norm()), rel=1e-6)
+    assert np.isnan(values[:, STATISTICS.index("output_gradient_norm")]).all()
+    output.sum().backward()  # after the step: the history keeps what the step saw
+    with recorder.step(2):
+        model(x).sum().backward()
+    values = recorder.history.values()
+    assert np.isnan(values[1, :, STATISTICS.index("output_gradient_norm")]).all()
+    assert np.isfinite(values[2, :, STATISTICS.index("output_gradient_norm")]).all()
+
+
+def test_outputs_under_saved_tensor_hooks_are_read_as_they_return():
+    """Inside saved-tensor hooks (here torch's CPU offloading context) A_l is not held for the
+    backward pass: it is read as its activation returns, with the same values."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 2))
+    recorder = GradientRecorder(model, record_every=None)
+    probe = Probe(model, {"0": model[1], "2": model[2]})
+    for step in range(2):
+        model.zero_grad()
+        with recorder.step(step), torch.autograd.graph.save_on_cpu():
+            output = model(torch.randn(8, 4))
+            assert not recorder._outputs._step.deferred
+            output.sum().backward()
+        values = recorder.history.values()[step]
+        assert values[0, STATISTICS.index("output_norm")] == pytest.approx(
+            float(probe.tensors["0", "A"].double().norm()), rel=1e-6)
+        assert values[0, STATISTICS.index("output_gradient_norm")] == pytest.approx(
+            float(probe.tensors["0", "dA"].double().norm()), rel=1e-6)
