@@ -148,6 +148,30 @@ def test_one_call_for_many_tensors_gives_each_its_values():
     assert (out == 7.0).all()
 
 
+def test_tensors_read_by_the_core_give_the_values_of_their_arguments():
+    """write_tensors (the core reads each tensor's address, shape and strides) against write
+    for every layout; tensors it does not read as they are (integers, a negative view, a
+    scalar, another layout) go through copies, with the same values."""
+    from nearzero.report.tensor_statistics import write_tensors
+
+    tensors = dict(layouts(torch.Generator().manual_seed(5)))
+    complex_values = torch.randn(4, 3, dtype=torch.complex64, generator=torch.Generator())
+    tensors.update({"integers": torch.arange(12).reshape(3, 4) - 5,
+                    "negative_view": complex_values.conj().imag,
+                    "sparse": torch.eye(4).to_sparse()})
+    assert tensors["negative_view"].is_neg()
+    entries = [(tensor, min(1, tensor.dim() - 1), 5 * i, 0.01 if i % 2 else -1.0)
+               for i, tensor in enumerate(tensors.values())]
+    for chosen in (entries, [e for e in entries if e[0].dtype.is_floating_point and
+                             e[0].dim() and e[0].layout is torch.strided and not e[0].is_neg()]):
+        together = np.full(5 * len(entries), 7.0)
+        write_tensors(chosen, together)
+        for tensor, unit_dim, offset, tolerance in chosen:
+            alone = np.full(5, 7.0)
+            write(tensor, unit_dim, alone, 0, tolerance)
+            np.testing.assert_array_equal(together[offset:offset + 5], alone)
+
+
 @pytest.mark.parametrize("shape", [(16, 64, 40, 40), (9, 13, 97, 97)])
 def test_large_tensors_split_over_threads_give_the_same_values(shape):
     """More than 2^20 values: the runs are split over threads, in the second shape where a

@@ -104,11 +104,108 @@ void tensor_statistics_batch(const std::vector<Entry> &entries, py::array out) {
   for (size_t i = 0; i < inputs.size(); ++i) store(results[i], o, std::get<6>(entries[i]));
 }
 
+// What the core needs to read a torch tensor through its Python attributes (the core has no
+// torch headers): the dtype objects in code order and the strided layout, given once by Python,
+// and the attribute names, interned. Kept for the life of the process.
+struct TorchTypes {
+  PyObject *dtypes[4] = {};
+  PyObject *strided = nullptr;
+  PyObject *dtype = nullptr, *is_cpu, *layout, *is_neg, *data_ptr, *shape, *stride;
+};
+
+TorchTypes &torch_types() {
+  static TorchTypes types;
+  return types;
+}
+
+void tensor_statistics_types(py::sequence dtypes, py::object strided) {
+  if (dtypes.size() != 4)
+    throw std::invalid_argument("nearzero: tensor statistics take the four dtypes in code order");
+  TorchTypes &t = torch_types();
+  for (int i = 0; i < 4; ++i) t.dtypes[i] = py::object(dtypes[i]).inc_ref().ptr();
+  t.strided = strided.inc_ref().ptr();
+  if (t.dtype == nullptr) {
+    t.dtype = PyUnicode_InternFromString("dtype");
+    t.is_cpu = PyUnicode_InternFromString("is_cpu");
+    t.layout = PyUnicode_InternFromString("layout");
+    t.is_neg = PyUnicode_InternFromString("is_neg");
+    t.data_ptr = PyUnicode_InternFromString("data_ptr");
+    t.shape = PyUnicode_InternFromString("shape");
+    t.stride = PyUnicode_InternFromString("stride");
+  }
+}
+
+py::object attribute(PyObject *object, PyObject *name) {
+  PyObject *value = PyObject_GetAttr(object, name);
+  if (value == nullptr) throw py::error_already_set();
+  return py::reinterpret_steal<py::object>(value);
+}
+
+py::object method(PyObject *object, PyObject *name) {
+  PyObject *value = PyObject_CallMethodNoArgs(object, name);
+  if (value == nullptr) throw py::error_already_set();
+  return py::reinterpret_steal<py::object>(value);
+}
+
+std::vector<int64_t> int_tuple(const py::object &tuple) {
+  if (!PyTuple_Check(tuple.ptr()))
+    throw std::invalid_argument("nearzero: a tensor's shape and strides must be tuples");
+  const Py_ssize_t n = PyTuple_GET_SIZE(tuple.ptr());
+  std::vector<int64_t> values(static_cast<size_t>(n));
+  for (Py_ssize_t i = 0; i < n; ++i) {
+    const int64_t value = PyLong_AsLongLong(PyTuple_GET_ITEM(tuple.ptr(), i));
+    if (value == -1 && PyErr_Occurred()) throw py::error_already_set();
+    values[static_cast<size_t>(i)] = value;
+  }
+  return values;
+}
+
+// The arguments of a torch tensor that the core reads as it is: a strided CPU tensor of one of
+// the four dtypes, not a negative view, of at least one dimension; false for any other.
+bool tensor_entry(PyObject *tensor, int unit_dim, double tolerance, int64_t offset,
+                  Entry &entry) {
+  const TorchTypes &t = torch_types();
+  if (t.dtype == nullptr) return false;
+  const py::object dtype = attribute(tensor, t.dtype);
+  int code = 0;
+  while (code < 4 && t.dtypes[code] != dtype.ptr()) ++code;
+  if (code == 4 || attribute(tensor, t.is_cpu).ptr() != Py_True ||
+      attribute(tensor, t.layout).ptr() != t.strided || method(tensor, t.is_neg).ptr() != Py_False)
+    return false;
+  std::vector<int64_t> shape = int_tuple(attribute(tensor, t.shape));
+  if (shape.empty()) return false;
+  const uintptr_t address = PyLong_AsUnsignedLongLong(method(tensor, t.data_ptr).ptr());
+  if (PyErr_Occurred()) throw py::error_already_set();
+  entry = Entry{address, code, std::move(shape), int_tuple(method(tensor, t.stride)), unit_dim,
+                tolerance, offset};
+  return true;
+}
+
+// tensor_statistics_batch for entries (tensor, unit_dim, offset, tolerance) of torch tensors,
+// their address, dtype, shape and strides read here; false, with nothing written, where some
+// tensor is not one the core reads as it is (the caller then passes a copy).
+bool tensor_statistics_tensors(const py::list &entries, py::array out) {
+  std::vector<Entry> arguments(entries.size());
+  for (size_t i = 0; i < arguments.size(); ++i) {
+    const py::tuple entry = py::reinterpret_borrow<py::object>(entries[i]);
+    if (entry.size() != 4)
+      throw std::invalid_argument("nearzero: tensor statistics take (tensor, unit_dim, offset, "
+                                  "tolerance) entries");
+    if (!tensor_entry(entry[0].ptr(), entry[1].cast<int>(), entry[3].cast<double>(),
+                      entry[2].cast<int64_t>(), arguments[i]))
+      return false;
+  }
+  tensor_statistics_batch(arguments, std::move(out));
+  return true;
+}
+
 }  // namespace
 
 void bind_statistics(py::module_ &m) {
   m.def("tensor_statistics", &tensor_statistics);
   m.def("tensor_statistics_batch", &tensor_statistics_batch);
+  m.def("tensor_statistics_types", &tensor_statistics_types);
+  m.def("tensor_statistics_tensors", &tensor_statistics_tensors);
 }
 
 }  // namespace nearzero

@@ -93,16 +93,15 @@ class StepStatistics:
         """The CPU path: every layer's statistics into the host `row` (see host_offset), in one
         call of the C++ core; False where no layer got a gradient (the row then holds
         nothing of this step)."""
-        keep, entries = [], []  # keep: copies made to read a tensor, held for the call
-        arguments, tolerance, gradients = tensor_statistics.arguments, self.tolerance, False
+        entries, tolerance, gradients = [], self.tolerance, False
         for grad, weight, offset in zip(grads, weights, self._offsets):
             if grad is not None:
                 gradients = True
-                entries.append(arguments(grad, 0, offset + HOST_VALUES, tolerance, keep))
+                entries.append((grad, 0, offset + HOST_VALUES, tolerance))
             if weight is not None:
-                entries.append(arguments(weight, -1, offset, -1.0, keep))
+                entries.append((weight, -1, offset, -1.0))
         if gradients:  # else the row holds nothing of this step
-            tensor_statistics.write_arguments(entries, row)
+            tensor_statistics.write_tensors(entries, row)
         return gradients
 
     def _weights(self, index: int, rows):

@@ -294,14 +294,12 @@ def _gradient_hook(step, index: int, dim: int, from_activation: bool, output):
             step.measure(slot, grad, dim)
             return
         # One call of the C++ core for dJ/dA_l and the A_l kept for this moment, if any.
-        keep = []
-        entries = [tensor_statistics.arguments(grad, dim, offset, -1.0, keep)]
+        entries = [(grad, dim, offset, -1.0)]
         deferred = step.deferred.pop(index, None)
         if deferred is not None and deferred[0]._version == deferred[1]:  # else changed in place
-            entries.append(tensor_statistics.arguments(deferred[0], dim, offset - HOST_VALUES,
-                                                       -1.0, keep))
+            entries.append((deferred[0], dim, offset - HOST_VALUES, -1.0))
             step.seen[slot - 1] = True
-        tensor_statistics.write_arguments(entries, row)
+        tensor_statistics.write_tensors(entries, row)
 
     return hook
 
@@ -334,7 +332,8 @@ class _StepOutputs:
         if self.row is not None:  # one pass of the C++ core, in place
             # Not kept for one call at the end of the step: holding A_l and dJ/dA_l past their
             # last use makes the allocator map fresh pages for the tensors that follow.
-            tensor_statistics.write(tensor, dim, self.row, host_offset(slot // 2, 2 + slot % 2))
+            tensor_statistics.write_tensors(
+                [(tensor, dim, host_offset(slot // 2, 2 + slot % 2), -1.0)], self.row)
             return
         tensor = tensor.detach()
         self.norms[slot] = squared_norm(tensor)

@@ -28,15 +28,18 @@ def write_batch(entries, out) -> None:
     """`write` for every (tensor, unit_dim, offset, tolerance) of `entries`, in one call of the
     C++ core (its fixed cost, paid once, is most of the time for small tensors)."""
     keep = []  # copies made here live until the core has read them
-    _core.tensor_statistics_batch([arguments(*entry, keep) for entry in entries], out)
+    _core.tensor_statistics_batch([_arguments(*entry, keep) for entry in entries], out)
 
 
-def write_arguments(entries, out) -> None:
-    """`write_batch` for entries made by `arguments` (whose `keep` list is still held)."""
-    _core.tensor_statistics_batch(entries, out)
+def write_tensors(entries: list, out) -> None:
+    """`write_batch` for a list of (tensor, unit_dim, offset, tolerance) tuples, the tensors'
+    addresses, shapes and strides read by the core itself where it reads every tensor as it
+    is (the history's usual case: fewer Python calls on every step)."""
+    if not _core.tensor_statistics_tensors(entries, out):
+        write_batch(entries, out)
 
 
-def arguments(tensor: torch.Tensor, unit_dim: int, offset: int, tolerance: float, keep: list):
+def _arguments(tensor: torch.Tensor, unit_dim: int, offset: int, tolerance: float, keep: list):
     """The core's arguments for `write` of one tensor; a copy made to read it goes to `keep`,
     which must live until the core has read it."""
     code = _CODES.get(tensor.dtype)  # real dtypes: never a conjugate view
@@ -48,6 +51,8 @@ def arguments(tensor: torch.Tensor, unit_dim: int, offset: int, tolerance: float
 
 
 _STRIDED = torch.strided
+# The core recognises a tensor it reads as it is by these, in dtype code order.
+_core.tensor_statistics_types(sorted(_CODES, key=_CODES.get), torch.strided)
 
 
 def _kernel_input(tensor: torch.Tensor):
