@@ -367,16 +367,13 @@ def _kept_for_backward(tensor, node) -> bool:
     saves = _SAVES_RESULT.get(kind)
     if saves is None:
         saves = _SAVES_RESULT[kind] = hasattr(node, "_saved_result")
-    return saves and _saved_tensor_hooks() is None
+    return saves and _top_hooks is not None and _top_hooks(False) is None
 
 
 _SAVES_RESULT = {}  # node type -> whether it saves its result
+# The innermost saved-tensor hooks in force (None: none); where torch has no such function,
+# nothing is held.
 _top_hooks = getattr(torch._C._autograd, "_top_saved_tensors_default_hooks", None)
-
-
-def _saved_tensor_hooks():
-    """The innermost saved-tensor hooks in force (True where torch cannot tell)."""
-    return True if _top_hooks is None else _top_hooks(False)
 
 
 def _repeat(step, index: int, output) -> bool:

@@ -32,8 +32,15 @@ class StepHooks:
 
     def add_all(self, pairs) -> None:
         """`add` for every (module, hook) of `pairs`."""
+        added = self._added
         for module, hook in pairs:
-            self.add(module, hook)
+            hooks = module.__dict__.get("_forward_hooks")
+            if isinstance(hooks, dict):
+                key = next(_keys)
+                hooks[key] = hook
+                added.append((hooks, key))
+            else:
+                self.add(module, hook)
 
     def remove(self) -> None:
         for added in self._added:
