@@ -229,13 +229,16 @@ void plane_runs(const V *data, const Runs &r, int64_t begin, int64_t end,
       Ints bits = {};
       int64_t i = 0;
       for (; i + 4 * w <= n; i += 4 * w) {
-        Values v0, v1, v2, v3;
-        std::memcpy(&v0, x + i, sizeof(v0));
-        std::memcpy(&v1, x + i + w, sizeof(v1));
-        std::memcpy(&v2, x + i + 2 * w, sizeof(v2));
-        std::memcpy(&v3, x + i + 3 * w, sizeof(v3));
+        // Read as bits, used as values: one load each (reading the values again for the OR
+        // doubled the loads, which bound the loop).
+        Ints b0, b1, b2, b3;
+        std::memcpy(&b0, x + i, sizeof(b0));
+        std::memcpy(&b1, x + i + w, sizeof(b1));
+        std::memcpy(&b2, x + i + 2 * w, sizeof(b2));
+        std::memcpy(&b3, x + i + 3 * w, sizeof(b3));
+        const Values v0 = (Values)b0, v1 = (Values)b1, v2 = (Values)b2, v3 = (Values)b3;
         t0 += v0 * v0, t1 += v1 * v1, t2 += v2 * v2, t3 += v3 * v3;
-        bits |= ((Ints)v0 | (Ints)v1) | ((Ints)v2 | (Ints)v3);
+        bits |= (b0 | b1) | (b2 | b3);
       }
       for (; i + w <= n; i += w) {
         Values v;
