@@ -92,8 +92,9 @@ def test_recorder_history_overhead(benchmark, device):
     benchmark.pedantic(_trainer(torch, recorded_model, images, labels, batches, recorder),
                        rounds=1, iterations=1)
     recorder.detach()
-    # Loose: shared machines are noisy. Target 1.10, not reached on a 2-core CPU (the demo's
-    # activations are large for its compute; docs/integrations.md gives the figures).
+    # Loose: shared machines are noisy. Target 1.10 for one thread (the test below); with two
+    # threads torch spreads the step over both cores and the hooks run on one
+    # (docs/benchmarks.md gives the figures).
     assert ratios["recorder / plain"] < 2.0
 
 

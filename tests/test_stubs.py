@@ -71,7 +71,8 @@ def binding_kind(annotation: str, classes=()) -> str:
         return "object"
     if annotation.startswith(("tuple", "Tuple")):
         return "tuple"
-    if re.match(r"(collections\.abc\.Sequence|typing\.Sequence|List|list)\[", annotation):
+    if re.match(r"(collections\.abc\.Sequence|typing\.Sequence|List|list)\[", annotation) or \
+            annotation in ("list", "collections.abc.Sequence", "typing.Sequence"):
         return "sequence"
     if "numpy" in annotation:
         return "array"
@@ -93,12 +94,12 @@ def stub_kind(annotation: str, classes=()) -> str:
         return "tuple"
     if annotation.startswith("dict["):
         return "dict"
-    if annotation.startswith("Sequence["):
+    if annotation.startswith(("Sequence[", "list[")):
         return "sequence"
     kinds = {"np.ndarray": "array"}
     if annotation in kinds:
         return kinds[annotation]
-    if annotation in ("int", "float", "bool", "None", "str"):
+    if annotation in ("int", "float", "bool", "None", "str", "object"):
         return annotation
     raise AssertionError(f"the stub type {annotation!r} has no binding counterpart")
 

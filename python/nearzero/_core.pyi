@@ -97,3 +97,12 @@ def tensor_statistics(address: int, dtype: int, shape: Sequence[int], strides: S
 # tolerance, offset), all checked before any is read.
 def tensor_statistics_batch(entries: Sequence[tuple[int, int, Sequence[int], Sequence[int], int,
                                                     float, int]], out: np.ndarray, /) -> None: ...
+# The dtype objects of codes 0-3 and the strided layout, by which tensor_statistics_tensors
+# recognises a torch tensor it reads as it is (given once, at import of tensor_statistics.py).
+def tensor_statistics_types(dtypes: Sequence[object], strided: object, /) -> None: ...
+# tensor_statistics_batch for a list of (torch tensor, unit_dim, offset, tolerance) tuples, each
+# tensor's address, dtype, shape and strides read from its attributes; False, with nothing
+# written, where some tensor is not a strided CPU tensor of those dtypes with a dimension and
+# no negative bit.
+def tensor_statistics_tensors(entries: list[tuple[object, int, int, float]], out: np.ndarray,
+                              /) -> bool: ...

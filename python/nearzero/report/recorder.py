@@ -44,7 +44,8 @@ class GradientRecorder:
         self.keep = int(keep)
         self.history_tolerance = float(history_tolerance)
         self._main_params = {name: main_parameter_name(m) for name, m in self.layers.items()}
-        self._param_slots = [(self.layers[name], param) for name, param in self._main_params.items()]
+        self._param_slots = [(self.layers[name], param)
+                             for name, param in self._main_params.items()]
         shapes = []
         for name, module in self.layers.items():
             param = getattr(module, self._main_params[name]) if self._main_params[name] else None
