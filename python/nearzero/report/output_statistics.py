@@ -346,7 +346,6 @@ class _StepOutputs:
         smallest = largest if non_negative else tensor.amin(dims)
         self.extremes[slot] = (largest, smallest)
 
-
     def close(self, unit_dims) -> None:
         """The step ends: the deferred A_l that no backward pass reached are measured now."""
         for index, output in self.deferred.items():
