@@ -51,8 +51,9 @@ def layouts(generator):
     # Runs of H*W values per unit and sample with a remainder after whole vectors (7 x 7), in
     # float64, of one dimension (Conv1d), of three (Conv3d), and with samples skipped.
     conv_tail = torch.relu(randn(3, 5, 7, 7))
-    conv_tail[:, 3] = 0
+    conv_tail[:, 3] = -0.0  # negative zeros: still dead
     conv_tail[1, 3, 6, 6] = 1e-30
+    conv_tail[:, 2] = -0.0
     with_bad = randn(12, 40)
     with_bad[2, 1], with_bad[3, 0], with_bad[7] = math.nan, math.inf, 0
     return {
