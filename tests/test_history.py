@@ -354,3 +354,33 @@ def test_outputs_under_saved_tensor_hooks_are_read_as_they_return():
             float(probe.tensors["0", "A"].double().norm()), rel=1e-6)
         assert values[0, STATISTICS.index("output_gradient_norm")] == pytest.approx(
             float(probe.tensors["0", "dA"].double().norm()), rel=1e-6)
+
+
+def test_an_aborted_step_holds_no_output():
+    """A step dropped after its forward pass (the loss was NaN, an exception) keeps no A_l, nor
+    the autograd graph behind it, and its gradient hooks write nothing if a backward pass
+    comes later."""
+    import weakref
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 2))
+    recorder = GradientRecorder(model, record_every=None)
+    for step in range(2):
+        with recorder.step(step):
+            model(torch.randn(8, 4)).sum().backward()
+    with pytest.raises(ValueError, match="stop"):
+        with recorder.step(2):
+            hidden = model[1](model[0](torch.randn(8, 4)))
+            assert recorder._outputs._step.deferred  # the ReLU's output, held for backward
+            raise ValueError("stop")
+    assert recorder._outputs._step is None
+    kept = weakref.ref(hidden)
+    loss = model[2](hidden).sum()
+    del hidden
+    loss.backward()  # after the step: nothing written
+    del loss
+    assert kept() is None
+    assert recorder.history.steps == [0, 1]
+    with recorder.step(3):
+        model(torch.randn(8, 4)).sum().backward()
+    assert np.isfinite(recorder.history.values()[-1]).all()

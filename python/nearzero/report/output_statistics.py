@@ -93,6 +93,13 @@ class OutputStatistics:
         if self._step is not None:  # gradient hooks of a dropped step write nothing
             self._step.closed = True
 
+    def abort(self) -> None:
+        """Drops the open step: its hooks, and the A_l it held (with their autograd graph)."""
+        self.remove()
+        if self._step is not None:
+            self._step.deferred = {}
+        self._step = None
+
     def finish(self):
         """Device path: the (counts, norms) of the step, None where no layer ran. CPU path:
         whether anything was seen (the hooks wrote it into the row)."""

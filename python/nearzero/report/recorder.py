@@ -118,7 +118,7 @@ class GradientRecorder:
             loss_hook.remove()
         eager.__exit__(None, None, None)
         if self._outputs is not None:
-            self._outputs.remove()
+            self._outputs.abort()
         if capture is not None:
             capture.remove()
         self._open = None
