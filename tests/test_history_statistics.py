@@ -130,18 +130,24 @@ def test_every_cpu_level_gives_the_same_statistics():
         assert result.returncode == 0, (level, result.stderr[-3000:])
 
 
+def check_together(write_many, entries):
+    """`write_many(entries, out)` gives each (tensor, unit_dim, offset, tolerance) entry the
+    values that `write` gives it alone."""
+    together = np.full(max(e[2] for e in entries) + 5, 7.0)
+    write_many(entries, together)
+    for tensor, unit_dim, offset, tolerance in entries:
+        alone = np.full(5, 7.0)
+        write(tensor, unit_dim, alone, 0, tolerance)
+        np.testing.assert_array_equal(together[offset:offset + 5], alone)
+
+
 def test_one_call_for_many_tensors_gives_each_its_values():
     from nearzero.report.tensor_statistics import write_batch
 
     tensors = layouts(torch.Generator().manual_seed(5))
     entries = [(tensor, min(1, tensor.dim() - 1), 5 * i, 0.01 if i % 2 else -1.0)
                for i, tensor in enumerate(tensors.values())]
-    together = np.full(5 * len(entries), 7.0)
-    write_batch(entries, together)
-    for tensor, unit_dim, offset, tolerance in entries:
-        alone = np.full(5, 7.0)
-        write(tensor, unit_dim, alone, 0, tolerance)
-        np.testing.assert_array_equal(together[offset:offset + 5], alone)
+    check_together(write_batch, entries)
     # Arguments are checked before any tensor is read: nothing is written.
     out = np.full(10, 7.0)
     with pytest.raises(ValueError, match="5 writeable float64 slots"):
@@ -165,12 +171,7 @@ def test_tensors_read_by_the_core_give_the_values_of_their_arguments():
                for i, tensor in enumerate(tensors.values())]
     for chosen in (entries, [e for e in entries if e[0].dtype.is_floating_point and
                              e[0].dim() and e[0].layout is torch.strided and not e[0].is_neg()]):
-        together = np.full(5 * len(entries), 7.0)
-        write_tensors(chosen, together)
-        for tensor, unit_dim, offset, tolerance in chosen:
-            alone = np.full(5, 7.0)
-            write(tensor, unit_dim, alone, 0, tolerance)
-            np.testing.assert_array_equal(together[offset:offset + 5], alone)
+        check_together(write_tensors, chosen)
 
 
 @pytest.mark.parametrize("shape", [(16, 64, 40, 40), (9, 13, 97, 97)])

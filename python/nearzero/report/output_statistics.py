@@ -190,22 +190,6 @@ class OutputStatistics:
         return hook
 
     def _layer_hook(self, index: int, discover: bool):
-        if not discover and not self.has_activation[index]:  # Z_l is A_l: measured as it is
-            measure = self._measure
-
-            def hook(module, inputs, output):
-                step = self._step
-                if step is None or not isinstance(output, torch.Tensor):
-                    return
-                if step.called[index]:
-                    if _repeat(step, index, output):
-                        measure(step, index, output, False, gradient_only=True)
-                    return
-                step.called[index] = True
-                measure(step, index, output, False)
-
-            return hook
-
         def on_output(step, output, gradient_only):
             if discover or self.has_activation[index]:
                 step.pending[id(output)] = (index, output, [], gradient_only)
@@ -217,28 +201,8 @@ class OutputStatistics:
     def _owned_activation_hook(self, index: int):
         non_negative = isinstance(self.owned[index], NON_NEGATIVE)
         measure = self._measure
-        generic = self._output_hook(index, lambda step, output, gradient_only: measure(
+        return self._output_hook(index, lambda step, output, gradient_only: measure(
             step, index, output, True, non_negative, gradient_only))
-        unit_dim = self.unit_dims[index]
-
-        def hook(module, inputs, output):
-            # The usual case on a CPU in few steps: A_l that autograd keeps is measured with
-            # dJ/dA_l by the pre-hook of the node that made it; anything else, generically.
-            step = self._step
-            if step is None or step.row is None or step.called[index] or \
-                    type(output) is not torch.Tensor or not output.requires_grad:
-                return generic(module, inputs, output)
-            node = output.grad_fn
-            if not _kept_for_backward(output, node):
-                return generic(module, inputs, output)
-            step.called[index] = step.hooked[index] = step.from_activation[index] = True
-            ndim = output.dim()
-            dim = unit_dim % (ndim or 1)
-            step.units[index] = [output.shape[dim] if ndim else 1] * 2
-            step.deferred[index] = (output, output._version)
-            node.register_prehook(_gradient_hook(step, index, dim, True, 0))
-
-        return hook
 
     def _follower_hook(self, module, inputs, output):
         step = self._step

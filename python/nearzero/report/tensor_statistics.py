@@ -42,15 +42,11 @@ def write_tensors(entries: list, out) -> None:
 def _arguments(tensor: torch.Tensor, unit_dim: int, offset: int, tolerance: float, keep: list):
     """The core's arguments for `write` of one tensor; a copy made to read it goes to `keep`,
     which must live until the core has read it."""
-    code = _CODES.get(tensor.dtype)  # real dtypes: never a conjugate view
-    if code is None or not tensor.is_cpu or tensor.layout is not _STRIDED or tensor.is_neg() or \
-            not tensor.dim():  # else read in place, as it is
-        tensor, code = _kernel_input(tensor)
-        keep.append(tensor)
+    tensor, code = _kernel_input(tensor)
+    keep.append(tensor)
     return tensor.data_ptr(), code, tensor.shape, tensor.stride(), unit_dim, tolerance, offset
 
 
-_STRIDED = torch.strided
 # The core recognises a tensor it reads as it is by these, in dtype code order.
 _core.tensor_statistics_types(sorted(_CODES, key=_CODES.get), torch.strided)
 
