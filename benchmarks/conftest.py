@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from nearzero._bench_timing import Timings, spread_warning, time_interleaved
+from nearzero._bench_timing import Timings, holding_result, spread_warning, time_interleaved
 
-__all__ = ["measure", "report"]
+__all__ = ["holding_result", "measure", "report"]
 
 
 def measure(functions: dict, repeats: int = 5, sync=None) -> Timings:

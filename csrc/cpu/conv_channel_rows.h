@@ -114,6 +114,17 @@ void channel_row_tile(const ChannelRowsProblem<T> &p, const std::vector<KBlock> 
   make_lane_tile(p, tile_index, tile);
   ws.acc.reset(rn);
   ws.panel.resize(size_t(kPanelBlockK));
+  ws.lane_cells.resize(size_t(W));
+  const int64_t first_cell =
+      tile.n * p.out_strides.batch + (group * p.rows + row_begin) * p.out_strides.channel;
+  for (int l = 0; l < tile.lanes; ++l)
+    ws.lane_cells[size_t(l)] = first_cell + tile.coords[l][0] * p.out_strides.spatial[0] +
+                               tile.coords[l][1] * p.out_strides.spatial[1] +
+                               tile.coords[l][2] * p.out_strides.spatial[2];
+  // Rows written as they finish (each right after its last block), or the tile at the end.
+  const bool row_runs = !blocks.empty() && writes_row_runs(out, tile.lanes, W,
+                                                           ws.lane_cells.data(),
+                                                           p.out_strides.channel);
   for (size_t b = 0; b < blocks.size(); ++b) {
     const KBlock &kb = blocks[b];
     const int slots = pack_activation_panel(p, kb, group, tile, ws.panel.data());
@@ -127,18 +138,19 @@ void channel_row_tile(const ChannelRowsProblem<T> &p, const std::vector<KBlock> 
 #pragma omp simd
         for (int j = 0; j < W; ++j) panel_codes[j] += ws.panel[size_t(e)].codes[j];
       }
-    for (int64_t r = 0; r < rn; ++r)
+    const bool last = b + 1 == blocks.size();
+    for (int64_t r = 0; r < rn; ++r) {
       ws.acc.add_row(r, ws.rows.view(r, int64_t(b)), ws.panel.data(), slots,
                      kWideRegisters ? panel_codes : nullptr, entries);
+      if (last && row_runs) {
+        ws.acc.close(r);
+        emit_row_runs<T, T>(out, ws.acc, r, ws.lane_cells[0], p.out_strides.channel,
+                            /*rows_hold_second=*/true);
+      }
+    }
   }
+  if (row_runs) return;
   for (int64_t r = 0; r < rn; ++r) ws.acc.close(r);
-  ws.lane_cells.resize(size_t(W));
-  const int64_t first_cell =
-      tile.n * p.out_strides.batch + (group * p.rows + row_begin) * p.out_strides.channel;
-  for (int l = 0; l < tile.lanes; ++l)
-    ws.lane_cells[size_t(l)] = first_cell + tile.coords[l][0] * p.out_strides.spatial[0] +
-                               tile.coords[l][1] * p.out_strides.spatial[1] +
-                               tile.coords[l][2] * p.out_strides.spatial[2];
   emit_tile(writer, out, ws.acc, rn, tile.lanes, ws.lane_cells.data(), p.out_strides.channel,
             /*rows_hold_second=*/true, ws.scratch);
 }

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #if defined(__AVX__)
@@ -78,6 +79,58 @@ inline void emit_cell(CellWriter<S> &writer, const double *total, const int64_t 
   writer.emit(cell, counts, sums);
 }
 
+// True when the tile's full result is written as plane runs (channels_first, every lane of
+// the tile adjacent, int32 counts, no mask): then each row can be written as soon as it is
+// closed (emit_row_runs), between the multiply-adds of the next rows, so the streamed stores
+// drain while the kernel computes instead of in one burst per tile.
+inline bool writes_row_runs(const ClassifyOutput &out, int lanes, int lanes_per_block,
+                            const int64_t *lane_cells, int64_t row_step) {
+  bool adjacent = out.mode == ReduceMode::kNone && out.cell_stride == 1 &&
+                  out.mask == nullptr && !out.counts_int64 && lanes == lanes_per_block &&
+                  row_step != 1;
+  for (int l = 1; l < lanes; ++l) adjacent = adjacent && lane_cells[l] == lane_cells[0] + l;
+  return adjacent;
+}
+
+// Writes closed row `r` of `acc` (cells first_cell + r * row_step + lane) as one run per pair
+// plane; only where writes_row_runs holds.
+template <typename T, typename S>
+void emit_row_runs(const ClassifyOutput &out, const TileAccumulators<T> &acc, int64_t r,
+                   int64_t first_cell, int64_t row_step, bool rows_hold_second) {
+  constexpr int W = TileAccumulators<T>::W;
+  int32_t *counts = static_cast<int32_t *>(out.counts);
+  S *sums = static_cast<S *>(out.sums);
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float> && std::is_same_v<S, float>) {
+    const int64_t at = first_cell + r * row_step;
+    const bool aligned = ((reinterpret_cast<uintptr_t>(counts + at) |
+                           reinterpret_cast<uintptr_t>(sums + at)) & 63) == 0 &&
+                         out.pair_stride % 16 == 0;
+    if (aligned) {  // each run straight from registers to memory
+      for (int p = 0; p < 9; ++p) {
+        const int q = accumulated_pair(p, rows_hold_second);
+        __m512i run_counts;
+        __m512 run_sums;
+        acc.read_vectors(r, q / 3, q % 3, run_counts, run_sums);
+        _mm512_stream_si512(reinterpret_cast<__m512i *>(counts + at + p * out.pair_stride),
+                            run_counts);
+        _mm512_stream_ps(sums + at + p * out.pair_stride, run_sums);
+      }
+      return;
+    }
+  }
+#endif
+  alignas(64) int32_t run_counts[16];
+  alignas(64) S run_sums[16];
+  for (int p = 0; p < 9; ++p) {
+    const int q = accumulated_pair(p, rows_hold_second);
+    acc.read(r, q / 3, q % 3, run_counts, run_sums);
+    const int64_t at = first_cell + r * row_step + p * out.pair_stride;
+    store_run(counts + at, run_counts, W * sizeof(int32_t));
+    store_run(sums + at, run_sums, W * sizeof(S));
+  }
+}
+
 // Emits a tile of `rows` x `lanes` cells closed in `acc`: block r holds row r; cell (r, l) is
 // lane_cells[l] + r * row_step, and all cells of a row share one output channel. The full
 // result is written here with CellWriter's semantics (masked-out cells as zeros) in the order
@@ -96,22 +149,9 @@ void emit_tile(CellWriter<S> &writer, const ClassifyOutput &out, const TileAccum
     b = q % 3;
   };
   S *sums = static_cast<S *>(out.sums);
-  bool adjacent = out.mode == ReduceMode::kNone && out.cell_stride == 1 &&
-                  out.mask == nullptr && !out.counts_int64 && lanes == W;
-  for (int l = 1; l < lanes; ++l) adjacent = adjacent && lane_cells[l] == lane_cells[0] + l;
-  if (adjacent && row_step != 1) {  // channels_first: each row's lanes are one run per plane
-    int32_t *counts = static_cast<int32_t *>(out.counts);
-    alignas(64) int32_t run_counts[16];
-    alignas(64) S run_sums[16];
+  if (writes_row_runs(out, lanes, W, lane_cells, row_step)) {
     for (int64_t r = 0; r < rows; ++r)
-      for (int p = 0; p < 9; ++p) {
-        int a, b;
-        classes(p, a, b);
-        acc.read(r, a, b, run_counts, run_sums);
-        const int64_t at = lane_cells[0] + r * row_step + p * out.pair_stride;
-        store_run(counts + at, run_counts, W * sizeof(int32_t));
-        store_run(sums + at, run_sums, W * sizeof(S));
-      }
+      emit_row_runs<T, S>(out, acc, r, lane_cells[0], row_step, rows_hold_second);
     return;
   }
   if (out.mode != ReduceMode::kNone && out.mask == nullptr) {  // every lane: add them up
