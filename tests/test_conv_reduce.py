@@ -73,6 +73,32 @@ def test_reduce_and_mask_agree_with_full(rng, op, data_format):
     np.testing.assert_allclose(sums_ma, s64[mask].sum(0), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("kind", ["relu", "normal"])
+@pytest.mark.parametrize("data_format", [CL, CF])
+def test_reductions_of_many_tiles_agree_with_full(rng, kind, data_format):
+    """Whole 16-position tiles, several per task and row: the reductions add each row's lanes
+    across tiles before the writer sees them; they must equal the full result added up."""
+    cf = data_format == CF
+    x = sample(rng, (3, 10, 24, 40) if cf else (3, 24, 40, 10), kind, np.float32)
+    w = sample(rng, (12, 5, 3, 3) if cf else (3, 3, 5, 12), "normal", np.float32)
+    d_out = sample(rng, (3, 12, 24, 40) if cf else (3, 24, 40, 12), "normal", np.float32)
+    kw = dict(padding="SAME", groups=2, data_format=data_format)
+    for op, first, second, axis in [(nz.conv_classify, x, w, 1 if cf else 3),
+                                    (nz.conv_backprop_input_classify, d_out, w, 1 if cf else 3)]:
+        args = (first, second) if op is nz.conv_classify else (first, second, x.shape)
+        counts, sums = op(*args, **kw)
+        moved_c = np.moveaxis(counts.astype(np.int64), axis, 0)
+        moved_s = np.moveaxis(sums.astype(np.float64), axis, 0)
+        channels = moved_c.shape[0]
+        counts_ch, sums_ch = op(*args, reduce="channel", **kw)
+        np.testing.assert_array_equal(counts_ch, moved_c.reshape(channels, -1, 9).sum(1))
+        np.testing.assert_allclose(sums_ch, moved_s.reshape(channels, -1, 9).sum(1), rtol=1e-5,
+                                   atol=1e-4)
+        counts_all, sums_all = op(*args, reduce="all", **kw)
+        np.testing.assert_array_equal(counts_all, moved_c.reshape(-1, 9).sum(0))
+        np.testing.assert_allclose(sums_all, moved_s.reshape(-1, 9).sum(0), rtol=1e-5, atol=1e-3)
+
+
 def test_mask_of_wrong_shape_is_rejected(rng):
     x, w, _ = operands(rng, CL)
     with pytest.raises(ValueError, match="mask has shape"):

@@ -110,6 +110,11 @@ EDGE_CASES = {
     "many_out_channels_per_group": Case(1, 4, 140, (4, 4), (2, 2), groups=2, padding="SAME"),
     "big_kernel_panel": Case(1, 64, 80, (3, 3, 3), (3, 3, 3), padding="SAME"),
     "tiny_magnitudes": Case(2, 3, 4, (6, 6), (3, 3), kind="tiny", kernel_kind="tiny"),
+    # Rows of whole 16-position tiles: result runs that start on and off 64-byte lines, one
+    # class slot (post-ReLU) and all three (normal values).
+    "wide_rows_relu_cf": Case(2, 6, 5, (20, 37), (3, 3), padding=1, data_format=CF,
+                              kind="relu"),
+    "wide_rows_normal_cf": Case(1, 4, 3, (16, 48), (3, 3), padding="SAME", data_format=CF),
     "explicit_tf_padding": Case(1, 2, 2, (5, 5), (3, 3),
                                 padding=[(0, 0), (1, 2), (2, 0), (0, 0)]),
 }

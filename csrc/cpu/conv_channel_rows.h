@@ -12,6 +12,7 @@
 #include "cpu/conv_tile.h"
 
 #include <algorithm>
+#include <type_traits>
 #include <vector>
 
 namespace nearzero {
@@ -101,7 +102,19 @@ template <typename T> struct ChannelWorkspace {
   LaneTile tile;
   TileAccumulators<T> acc;
   CellTotals scratch;
+  RowTotals row_totals;  // reductions: the current task's rows (rows_by_task)
 };
+
+// Whether a reduction adds up each row's lanes across the tiles of a task (RowTotals): float
+// tiles at the AVX-512 level, every cell of a row reduced into one slot (no mask).
+template <typename T> bool rows_by_task(const ClassifyOutput &out) {
+#if defined(__AVX512F__)
+  return std::is_same_v<T, float> && out.mode != ReduceMode::kNone && out.mask == nullptr;
+#else
+  (void)out;
+  return false;
+#endif
+}
 
 // One tile of positions against the rows [row_begin, row_end) of one group.
 template <typename T>
@@ -151,6 +164,21 @@ void channel_row_tile(const ChannelRowsProblem<T> &p, const std::vector<KBlock> 
   }
   if (row_runs) return;
   for (int64_t r = 0; r < rn; ++r) ws.acc.close(r);
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float>) {
+    if (tile.lanes == W && rows_by_task<T>(out)) {
+      for (int64_t r = 0; r < rn; ++r) {
+        for (int p = 0; p < 9; ++p) {
+          const int q = accumulated_pair(p, /*rows_hold_second=*/true);
+          ws.acc.add_lane_pairs(r, q / 3, q % 3, ws.row_totals.row_counts(r, p),
+                                ws.row_totals.row_sums(r, p));
+        }
+        ws.row_totals.cells[size_t(r)] = ws.lane_cells[0] + r * p.out_strides.channel;
+      }
+      return;
+    }
+  }
+#endif
   emit_tile(writer, out, ws.acc, rn, tile.lanes, ws.lane_cells.data(), p.out_strides.channel,
             /*rows_hold_second=*/true, ws.scratch);
 }
@@ -195,10 +223,12 @@ void classify_channel_rows(const ChannelRowsProblem<T> &p, const ClassifyOutput 
         }
         int64_t tile_begin, tile_end;
         chunk_range(tiles, chunks, chunk, tile_begin, tile_end);
+        if (rows_by_task<T>(out)) ws.row_totals.reset(row_end - row_begin);
         for (int64_t tile = tile_begin; tile < tile_end; ++tile) {
           run.checkpoint();
           channel_row_tile(p, blocks, group, row_begin, row_end, tile, ws, thread.writer, out);
         }
+        if (rows_by_task<T>(out)) ws.row_totals.emit_into(thread.writer);
         finish_stores();
       },
       [&](Thread &thread) { thread.writer.merge_into(); });

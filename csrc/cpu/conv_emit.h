@@ -3,6 +3,7 @@
 // each plane's stores sequential (per-cell emission interleaves eighteen streams and measured
 // several times slower on the forward benchmark). Included by the conv_*_cpu.cpp kernels.
 #pragma once
+#include "cpu/aligned_vector.h"
 #include "cpu/classify_output.h"
 #include "cpu/conv_tile.h"
 
@@ -56,6 +57,45 @@ inline void finish_stores() {
   _mm_sfence();
 #endif
 }
+
+// Per-row totals of the tiles of one task, for a reduction without a mask (the float tiles of
+// the AVX-512 level): every cell of a row has the row's output channel, so all of them go to one
+// reduction slot; a row's lanes are added up across tiles (as vectors) and reach the writer
+// once per task rather than as a horizontal sum per tile.
+struct RowTotals {
+  static constexpr int kLanes = 8;  // a row's 16 lanes, two by two
+  AlignedVector<int64_t> counts;    // [row][pair][lane]
+  AlignedVector<double> sums;
+  std::vector<int64_t> cells;       // some cell of each row; -1 while no tile added to it
+
+  void reset(int64_t rows) {
+    counts.assign(size_t(rows) * 9 * kLanes, 0);
+    sums.assign(size_t(rows) * 9 * kLanes, 0.0);
+    cells.assign(size_t(rows), -1);
+  }
+
+  int64_t *row_counts(int64_t r, int p) { return counts.data() + (size_t(r) * 9 + p) * kLanes; }
+  double *row_sums(int64_t r, int p) { return sums.data() + (size_t(r) * 9 + p) * kLanes; }
+
+  // Emits each row that took a tile as one cell, and forgets them.
+  template <typename S> void emit_into(CellWriter<S> &writer) {
+    for (size_t r = 0; r < cells.size(); ++r) {
+      if (cells[r] < 0) continue;
+      int64_t row_counts_[9];
+      double row_sums_[9];
+      for (int p = 0; p < 9; ++p) {
+        row_counts_[p] = 0;
+        row_sums_[p] = 0.0;
+        for (int j = 0; j < kLanes; ++j) {
+          row_counts_[p] += row_counts(int64_t(r), p)[j];
+          row_sums_[p] += row_sums(int64_t(r), p)[j];
+        }
+      }
+      writer.emit(cells[r], row_counts_, row_sums_);
+      cells[r] = -1;
+    }
+  }
+};
 
 // Pair index of the accumulators (row class first) for output pair `pair` (first operand's
 // class first): the same, or transposed when the rows hold the second operand.
@@ -161,6 +201,14 @@ void emit_tile(CellWriter<S> &writer, const ClassifyOutput &out, const TileAccum
       for (int p = 0; p < 9; ++p) {
         int a, b;
         classes(p, a, b);
+#if defined(__AVX512F__)
+        if constexpr (std::is_same_v<T, float>) {
+          if (lanes == W) {  // lanes past the tile's own hold exact zeros, but are not read
+            acc.read_lane_totals(r, a, b, counts[p], row_sums[p]);
+            continue;
+          }
+        }
+#endif
         int64_t c[16];
         double t[16];
         acc.read(r, a, b, c, t);

@@ -41,7 +41,7 @@ inline int pack_column_panel_avx512(const float *d_out, const uint8_t *codes,
       _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
       _mm512_set1_epi32(int32_t(channel)));
   const __m512i low_byte = _mm512_set1_epi32(0xff);
-  __mmask16 seen[4] = {0, 0, 0, 0};
+  SeenVectors seen;
   for (int64_t i = 0; i < kn; ++i) {
     __m512 x;
     __m512i code;
@@ -56,7 +56,7 @@ inline int pack_column_panel_avx512(const float *d_out, const uint8_t *codes,
     }
     put_entry_avx512(x, code, valid, entries[i], seen);
   }
-  return seen_flags(seen);
+  return seen.flags();
 }
 
 // Appends row `row` of a RowBlock: for k in [0, kn), the x element at x_offset[k] + channel

@@ -133,45 +133,59 @@ template <typename T> inline int32_t slot_flags(T x, int32_t cls, uint8_t code) 
 #if defined(__AVX512F__)
 inline unsigned ok_bit(int32_t valid) { return valid ? 1u : 0u; }
 
+// What the entries written by put_entry_avx512 hold, gathered as they are written (and read
+// once at the end by flags()): the bitwise OR of each class slot's values and of the codes of
+// the lanes that have a class.
+struct SeenVectors {
+  __m512i values[3] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
+  __m512i codes = _mm512_setzero_si512();
+
+  // slot_flags of every lane seen: bit b where a class-b value is nonzero (a value is zero if
+  // all its bits but the sign are: +-0; NaN is nonzero, as x != 0 says), kPanelInfinite where
+  // some code has kInfiniteBit.
+  int flags() const {
+    const __m512i magnitude = _mm512_set1_epi32(0x7fffffff);
+    int result = 0;
+    for (int b = 0; b < 3; ++b)
+      result |= _mm512_test_epi32_mask(values[b], magnitude) ? 1 << b : 0;
+    result |= _mm512_test_epi32_mask(codes, _mm512_set1_epi32(kInfiniteBit)) ? kPanelInfinite : 0;
+    return result;
+  }
+};
+
 // One panel entry at the AVX-512 level (float): 16 values and their codes in one register
 // each, classes as k masks (lanes outside `valid` have no class), so the entry is written with
-// masked moves and no lane array goes through the stack. seen[b] collects the lanes that set
-// bit b of slot_flags.
+// masked moves and no lane array goes through the stack; each lane's count code comes from a
+// permute of the four codes by class.
 inline void put_entry_avx512(__m512 x, __m512i code, __mmask16 valid, PanelEntry<float> &e,
-                             __mmask16 seen[4]) {
+                             SeenVectors &seen) {
   const __m512i cls = _mm512_and_si512(code, _mm512_set1_epi32(3));
   const __mmask16 p = _mm512_mask_cmpeq_epi32_mask(valid, cls, _mm512_set1_epi32(kPositive));
   const __mmask16 z = _mm512_mask_cmpeq_epi32_mask(valid, cls, _mm512_set1_epi32(kNearZero));
   const __mmask16 n = _mm512_mask_cmpeq_epi32_mask(valid, cls, _mm512_set1_epi32(kNegative));
-  _mm512_storeu_ps(e.values[kPositive], _mm512_maskz_mov_ps(p, x));
-  _mm512_storeu_ps(e.values[kNearZero], _mm512_maskz_mov_ps(z, x));
-  _mm512_storeu_ps(e.values[kNegative], _mm512_maskz_mov_ps(n, x));
-  __m512i count = _mm512_maskz_mov_epi32(p, _mm512_set1_epi32(1 << (kCountBits * kPositive)));
-  count = _mm512_mask_mov_epi32(count, z, _mm512_set1_epi32(1 << (kCountBits * kNearZero)));
-  count = _mm512_mask_mov_epi32(count, n, _mm512_set1_epi32(1 << (kCountBits * kNegative)));
-  _mm512_storeu_si512(e.codes, count);
-  // x != 0 is true for NaN as in slot_flags (unordered compare).
-  const __mmask16 nonzero = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_NEQ_UQ);
-  seen[kPositive] |= p & nonzero;
-  seen[kNearZero] |= z & nonzero;
-  seen[kNegative] |= n & nonzero;
-  seen[3] |= _mm512_mask_test_epi32_mask(p | z | n, code, _mm512_set1_epi32(kInfiniteBit));
+  const __m512i xi = _mm512_castps_si512(x);
+  const __m512i values[3] = {_mm512_maskz_mov_epi32(p, xi), _mm512_maskz_mov_epi32(z, xi),
+                             _mm512_maskz_mov_epi32(n, xi)};
+  static_assert(kPositive == 0 && kNearZero == 1 && kNegative == 2 && kNoClass == 3,
+                "class codes index the count codes");
+  const __m512i by_class = _mm512_setr_epi32(
+      1 << (kCountBits * kPositive), 1 << (kCountBits * kNearZero),
+      1 << (kCountBits * kNegative), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+  for (int b = 0; b < 3; ++b) {
+    _mm512_storeu_si512(e.values[b], values[b]);
+    seen.values[b] = _mm512_or_si512(seen.values[b], values[b]);
+  }
+  _mm512_storeu_si512(e.codes, _mm512_maskz_permutexvar_epi32(valid, cls, by_class));
+  seen.codes = _mm512_mask_or_epi32(seen.codes, p | z | n, seen.codes, code);
 }
 
 // The vector path of pack_activation_panel for float: 16 adjacent values and their codes.
 inline void pack_lanes_avx512(const float *v, const uint8_t *codes, __mmask16 valid,
-                              PanelEntry<float> &e, __mmask16 seen[4]) {
+                              PanelEntry<float> &e, SeenVectors &seen) {
   put_entry_avx512(
       _mm512_loadu_ps(v),
       _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i *>(codes))), valid, e,
       seen);
-}
-
-// slot_flags of every lane put_entry_avx512 has seen.
-inline int seen_flags(const __mmask16 seen[4]) {
-  int flags = 0;
-  for (int bit = 0; bit < 4; ++bit) flags |= seen[bit] ? 1 << bit : 0;
-  return flags;
 }
 #endif
 
@@ -191,7 +205,7 @@ int pack_activation_panel(const ChannelRowsProblem<T> &p, const KBlock &kb, int6
   int64_t offset[W];
   int32_t seen[W] = {};  // per lane: slot_flags of every value packed
 #if defined(__AVX512F__)
-  __mmask16 seen_masks[4] = {0, 0, 0, 0};  // lanes of the vector path: slot_flags bit by bit
+  SeenVectors seen_vectors;  // what the vector path wrote
   __mmask16 valid_mask = 0;
 #endif
   for (int64_t tap = kb.tap_begin; tap < kb.tap_end; ++tap) {
@@ -235,7 +249,7 @@ int pack_activation_panel(const ChannelRowsProblem<T> &p, const KBlock &kb, int6
       if constexpr (std::is_same_v<T, float>) {
         if (vector) {
           pack_lanes_avx512(p.a_values + anchor + c * ch, p.a_codes + anchor + c * ch, valid_mask,
-                            e, seen_masks);
+                            e, seen_vectors);
           continue;
         }
       }
@@ -273,7 +287,7 @@ int pack_activation_panel(const ChannelRowsProblem<T> &p, const KBlock &kb, int6
   int32_t flags = 0;
   for (int l = 0; l < W; ++l) flags |= seen[l];
 #if defined(__AVX512F__)
-  flags |= seen_flags(seen_masks);
+  flags |= seen_vectors.flags();
 #endif
   return flags;
 }

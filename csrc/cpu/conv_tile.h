@@ -204,6 +204,59 @@ public:
       sums = _mm512_setzero_ps();
     }
   }
+
+  // The count and the sum of pair (a, b) of a closed cell block added up over its 16 lanes
+  // (float), in int64 and double as read() gives them.
+  void read_lane_totals(int64_t block, int a, int b, int64_t &count, double &sum) const {
+    static_assert(std::is_same_v<T, float>, "float tiles only");
+    const size_t slot = size_t(block) * 3 + a, at = (size_t(block) * 9 + 3 * a + b) * W;
+    if (state_[slot] & kFlushed) {
+      count = _mm512_reduce_add_epi64(_mm512_add_epi64(_mm512_load_si512(count_.data() + at),
+                                                       _mm512_load_si512(count_.data() + at + 8)));
+      sum = _mm512_reduce_add_pd(
+          _mm512_add_pd(_mm512_load_pd(total_.data() + at), _mm512_load_pd(total_.data() + at + 8)));
+    } else if (state_[slot] & kLive) {
+      const __m512i packed = _mm512_load_si512(packed_.data() + slot * W);
+      count = _mm512_reduce_add_epi32(_mm512_and_si512(
+          _mm512_srli_epi32(packed, unsigned(kCountBits * b)), _mm512_set1_epi32(kCountMask)));
+      const __m512 partial = _mm512_load_ps(partial_.data() + at);
+      sum = _mm512_reduce_add_pd(
+          _mm512_add_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(partial)),
+                        _mm512_cvtps_pd(_mm256_castpd_ps(
+                            _mm512_extractf64x4_pd(_mm512_castps_pd(partial), 1)))));
+    } else {
+      count = 0;
+      sum = 0.0;
+    }
+  }
+
+  // Adds pair (a, b) of a closed cell block (float) to 8-lane running totals, lanes j and
+  // j + 8 to lane j: int64 counts and double sums, both 64-byte aligned.
+  void add_lane_pairs(int64_t block, int a, int b, int64_t *counts, double *sums) const {
+    static_assert(std::is_same_v<T, float>, "float tiles only");
+    const size_t slot = size_t(block) * 3 + a, at = (size_t(block) * 9 + 3 * a + b) * W;
+    __m512i c;
+    __m512d s;
+    if (state_[slot] & kFlushed) {
+      c = _mm512_add_epi64(_mm512_load_si512(count_.data() + at),
+                           _mm512_load_si512(count_.data() + at + 8));
+      s = _mm512_add_pd(_mm512_load_pd(total_.data() + at), _mm512_load_pd(total_.data() + at + 8));
+    } else if (state_[slot] & kLive) {
+      const __m512i packed = _mm512_and_si512(
+          _mm512_srli_epi32(_mm512_load_si512(packed_.data() + slot * W), unsigned(kCountBits * b)),
+          _mm512_set1_epi32(kCountMask));
+      c = _mm512_add_epi64(_mm512_cvtepi32_epi64(_mm512_castsi512_si256(packed)),
+                           _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(packed, 1)));
+      const __m512 partial = _mm512_load_ps(partial_.data() + at);
+      s = _mm512_add_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(partial)),
+                        _mm512_cvtps_pd(_mm256_castpd_ps(
+                            _mm512_extractf64x4_pd(_mm512_castps_pd(partial), 1))));
+    } else {
+      return;
+    }
+    _mm512_store_si512(counts, _mm512_add_epi64(_mm512_load_si512(counts), c));
+    _mm512_store_pd(sums, _mm512_add_pd(_mm512_load_pd(sums), s));
+  }
 #endif
 
   // Finished results, laid out [block][pair][lane] (see CellTotals).
