@@ -8,10 +8,11 @@ import os
 import subprocess
 import sys
 import time
+import weakref
 
 import pytest
 
-from nearzero._bench_timing import Spread, spread_warning, time_interleaved
+from nearzero._bench_timing import Spread, holding_result, spread_warning, time_interleaved
 from nearzero.bench import run_bench
 
 QUICK_OPS = ["threshold", "multiply_classify", "matmul_classify"]
@@ -97,3 +98,24 @@ def test_spread_warning_above_a_quarter():
     assert spread_warning("x", Spread(4.0, 3.6, 4.4)) is None  # 20%
     warning = spread_warning("fused/plain of matmul", Spread(4.0, 3.0, 5.0))  # 50%
     assert warning.startswith("warning: fused/plain of matmul varies by 50%")
+
+
+def test_plain_op_result_lives_until_the_next_call_returns():
+    """holding_result: the previous result is alive while the next is made, then let go."""
+    class Result:
+        pass
+
+    made, alive_during = [], []
+
+    def op():
+        alive_during.append([ref() is not None for ref in made])
+        result = Result()
+        made.append(weakref.ref(result))
+        return result
+
+    call = holding_result(op)
+    assert call() is None  # results are not handed out
+    call()
+    call()
+    assert alive_during == [[], [True], [False, True]]
+    assert made[-1]() is not None and made[0]() is None
