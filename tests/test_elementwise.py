@@ -95,3 +95,44 @@ def test_float16_and_integer_inputs_compute_as_float32(rng):
     rc, rs = ref.multiply_classify(ints.astype(np.float32), (ints > 0).astype(np.float32), 1.5, 1.5)
     np.testing.assert_array_equal(counts, rc)
     np.testing.assert_array_equal(sums, rs.astype(np.float32))
+
+
+# Rows longer than one chunk of the kernel (256 cells) and than one task (65,536 cells, split
+# into pieces), broadcast (stride 0) and reversed inputs, every reduction.
+LONG_CASES = [((3, 700), (3, 700)), ((70000,), (70000,)), ((5, 1, 300), (1, 4, 300)),
+              ((2, 513), (513,)), ((1,), (40, 300))]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("xs,ys", LONG_CASES)
+def test_long_rows_match_reference_in_every_mode(rng, xs, ys, dtype):
+    x = sample(rng, xs, "normal", dtype)
+    y = sample(rng, ys, "relu", dtype)[..., ::-1]  # reversed: a negative stride
+    x.reshape(-1)[::97] = np.nan
+    shape = np.broadcast_shapes(xs, ys)
+    counts, sums = nz.multiply_classify(x, y, thresholds=(0.4, 0.2), nan_policy="omit")
+    rc, rs = ref.multiply_classify(x, y, dtype(0.4), dtype(0.2))
+    assert counts.shape == shape + (9,)
+    np.testing.assert_array_equal(counts, rc)
+    assert_sums_close(sums, rs, ref.abs_products(np.multiply, np.nan_to_num(x), y))
+    c_all, s_all = nz.multiply_classify(x, y, thresholds=(0.4, 0.2), nan_policy="omit",
+                                        reduce="all")
+    np.testing.assert_array_equal(c_all, rc.reshape(-1, 9).sum(0))
+    np.testing.assert_allclose(s_all, rs.reshape(-1, 9).sum(0, dtype=np.float64), rtol=1e-5,
+                               atol=1e-3)
+    for axis in range(len(shape)):
+        c_ch, s_ch = nz.multiply_classify(x, y, thresholds=(0.4, 0.2), nan_policy="omit",
+                                          reduce="channel", channel_axis=axis)
+        other = tuple(a for a in range(len(shape)) if a != axis)
+        np.testing.assert_array_equal(c_ch, rc.sum(axis=other))
+        np.testing.assert_allclose(s_ch, rs.sum(axis=other, dtype=np.float64), rtol=1e-5,
+                                   atol=1e-3)
+    mask = rng.random(shape) < 0.3
+    c_m, s_m = nz.multiply_classify(x, y, thresholds=(0.4, 0.2), nan_policy="omit", mask=mask)
+    np.testing.assert_array_equal(c_m, rc * mask[..., None])
+    tc, ts = nz.tensor_classify(x, threshold=0.4, nan_policy="omit", reduce="channel",
+                                channel_axis=-1)
+    rtc, rts = ref.tensor_classify(x, dtype(0.4))
+    np.testing.assert_array_equal(tc, rtc.reshape(-1, xs[-1], 3).sum(0))
+    np.testing.assert_allclose(ts, rts.reshape(-1, xs[-1], 3).sum(0, dtype=np.float64),
+                               rtol=1e-5, atol=1e-3)

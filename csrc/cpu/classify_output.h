@@ -6,22 +6,24 @@
 #include "common/cell_store.h"
 #include "common/result_descriptor.h"
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
 
 namespace nearzero {
 
-// Per-thread view of a ClassifyOutput. Reductions accumulate in int64/double privately and
-// are added to the shared result once per thread at the end (`merge_into`, serialised by the
-// caller).
+// Per-thread view of a ClassifyOutput. Reductions accumulate in int64/double privately, pair
+// by pair ([pair][slot], so that a run of cells of consecutive channels adds up as vectors),
+// and are added to the shared result ([slot][pair]) once per thread at the end (`merge_into`,
+// serialised by the caller).
 template <typename S> class CellWriter {
 public:
   explicit CellWriter(const ClassifyOutput &out) : out_(out) {
     if (out_.mode != ReduceMode::kNone) {
-      const int64_t slots = (out_.mode == ReduceMode::kAll ? 1 : out_.channels) * out_.pairs;
-      counts_.assign(static_cast<std::size_t>(slots), 0);
-      sums_.assign(static_cast<std::size_t>(slots), 0.0);
+      slots_ = out_.mode == ReduceMode::kAll ? 1 : out_.channels;
+      counts_.assign(static_cast<std::size_t>(slots_ * out_.pairs), 0);
+      sums_.assign(static_cast<std::size_t>(slots_ * out_.pairs), 0.0);
     }
   }
 
@@ -36,49 +38,67 @@ public:
     }
     if (!wanted(cell)) return;
     const int64_t slot = cell_slot(out_, cell);
-    int64_t *c = counts_.data() + slot * out_.pairs;
-    double *s = sums_.data() + slot * out_.pairs;
     for (int p = 0; p < out_.pairs; ++p) {
-      c[p] += int64_t(counts[p]);
-      s[p] += double(sums[p]);
+      counts_[std::size_t(p * slots_ + slot)] += int64_t(counts[p]);
+      sums_[std::size_t(p * slots_ + slot)] += double(sums[p]);
     }
   }
 
   // Emits `n` consecutive cells starting at `cell0`; counts and sums are pair-major:
   // counts[p * stride + j] is pair p of cell cell0 + j. The full, unmasked result is written
-  // plane by plane (contiguous when pair-major), a reduction over all cells is summed over the
-  // run first, everything else goes through emit().
+  // plane by plane (contiguous when pair-major); reductions add up each stretch of cells that
+  // share a reduction slot first (all of them for reduce="all", a channel's for "channel") and
+  // take one add per pair; the masked full result goes cell by cell through emit().
   template <typename C, typename V>
   void emit_run(int64_t cell0, int n, const C *counts, const V *sums, int stride) {
     if (out_.mode == ReduceMode::kNone && out_.mask == nullptr) {
       S *sum_out = static_cast<S *>(out_.sums);
+      const int64_t cs = out_.cell_stride;
       for (int p = 0; p < out_.pairs; ++p) {
-        const int64_t base = cell0 * out_.cell_stride + p * out_.pair_stride;
+        const int64_t base = cell0 * cs + p * out_.pair_stride;
         const C *c = counts + p * stride;
         const V *v = sums + p * stride;
         if (out_.counts_int64) {
           int64_t *dst = static_cast<int64_t *>(out_.counts) + base;
-          for (int j = 0; j < n; ++j) dst[j * out_.cell_stride] = int64_t(c[j]);
+          if (cs == 1)
+            for (int j = 0; j < n; ++j) dst[j] = int64_t(c[j]);
+          else
+            for (int j = 0; j < n; ++j) dst[j * cs] = int64_t(c[j]);
         } else {
           int32_t *dst = static_cast<int32_t *>(out_.counts) + base;
-          for (int j = 0; j < n; ++j) dst[j * out_.cell_stride] = int32_t(c[j]);
+          if (cs == 1)
+            for (int j = 0; j < n; ++j) dst[j] = int32_t(c[j]);
+          else
+            for (int j = 0; j < n; ++j) dst[j * cs] = int32_t(c[j]);
         }
         S *dst = sum_out + base;
-        for (int j = 0; j < n; ++j) dst[j * out_.cell_stride] = S(v[j]);
+        if (cs == 1)
+          for (int j = 0; j < n; ++j) dst[j] = S(v[j]);
+        else
+          for (int j = 0; j < n; ++j) dst[j * cs] = S(v[j]);
       }
       return;
     }
-    if (out_.mode == ReduceMode::kAll) {  // the run's totals first: one add per pair
-      for (int p = 0; p < out_.pairs; ++p) {
-        int64_t run_count = 0;
-        double run_sum = 0.0;
-        for (int j = 0; j < n; ++j) {
-          const bool keep = wanted(cell0 + j);
-          run_count += keep ? int64_t(counts[p * stride + j]) : 0;
-          run_sum += keep ? double(sums[p * stride + j]) : 0.0;
-        }
-        counts_[std::size_t(p)] += run_count;
-        sums_[std::size_t(p)] += run_sum;
+    if (out_.mode == ReduceMode::kChannel && out_.channel_inner == 1) {
+      // Consecutive cells, consecutive channels: runs up to the last channel, each added to
+      // its channels pair by pair.
+      int64_t slot = cell0 % out_.channels;
+      for (int j0 = 0; j0 < n;) {
+        const int len = int(std::min<int64_t>(n - j0, out_.channels - slot));
+        add_channels(slot, cell0 + j0, counts + j0, sums + j0, len, stride);
+        j0 += len;
+        slot = 0;
+      }
+      return;
+    }
+    if (out_.mode != ReduceMode::kNone) {
+      for (int j0 = 0; j0 < n;) {
+        const int64_t cell = cell0 + j0;
+        int len = n - j0;
+        if (out_.mode == ReduceMode::kChannel)
+          len = int(std::min<int64_t>(len, out_.channel_inner - cell % out_.channel_inner));
+        add_stretch(cell_slot(out_, cell), cell, counts + j0, sums + j0, len, stride);
+        j0 += len;
       }
       return;
     }
@@ -99,15 +119,70 @@ public:
     if (out_.mode == ReduceMode::kNone) return;
     int64_t *c = static_cast<int64_t *>(out_.counts);
     double *s = static_cast<double *>(out_.sums);
-    for (std::size_t i = 0; i < counts_.size(); ++i) {
-      c[i] += counts_[i];
-      s[i] += sums_[i];
-    }
+    for (int64_t slot = 0; slot < slots_; ++slot)
+      for (int p = 0; p < out_.pairs; ++p) {
+        c[slot * out_.pairs + p] += counts_[std::size_t(p * slots_ + slot)];
+        s[slot * out_.pairs + p] += sums_[std::size_t(p * slots_ + slot)];
+      }
   }
 
 private:
+  // Adds cells cell0 .. cell0 + n - 1 (pair-major, `stride` apart), all of reduction slot
+  // `slot`, to that slot; masked-out cells add nothing.
+  template <typename C, typename V>
+  void add_stretch(int64_t slot, int64_t cell0, const C *counts, const V *sums, int n,
+                   int stride) {
+    for (int p = 0; p < out_.pairs; ++p) {
+      int64_t run_count = 0;
+      double run_sum = 0.0;
+      if (out_.mask == nullptr) {
+        // Vectorised: several partial sums, added up at the end (one chain of double adds would
+        // take the adds' latency per cell and pair).
+#pragma omp simd reduction(+ : run_count, run_sum)
+        for (int j = 0; j < n; ++j) {
+          run_count += int64_t(counts[p * stride + j]);
+          run_sum += double(sums[p * stride + j]);
+        }
+      } else {
+        for (int j = 0; j < n; ++j) {
+          const bool keep = wanted(cell0 + j);
+          run_count += keep ? int64_t(counts[p * stride + j]) : 0;
+          run_sum += keep ? double(sums[p * stride + j]) : 0.0;
+        }
+      }
+      counts_[std::size_t(p * slots_ + slot)] += run_count;
+      sums_[std::size_t(p * slots_ + slot)] += run_sum;
+    }
+  }
+
+  // Adds cells cell0 .. cell0 + n - 1 (pair-major, `stride` apart) to the reduction slots
+  // slot0 .. slot0 + n - 1, one cell each; masked-out cells add nothing.
+  template <typename C, typename V>
+  void add_channels(int64_t slot0, int64_t cell0, const C *counts, const V *sums, int n,
+                    int stride) {
+    for (int p = 0; p < out_.pairs; ++p) {
+      int64_t *slot_counts = counts_.data() + p * slots_ + slot0;
+      double *slot_sums = sums_.data() + p * slots_ + slot0;
+      const C *c = counts + p * stride;
+      const V *v = sums + p * stride;
+      if (out_.mask == nullptr) {
+        for (int j = 0; j < n; ++j) {
+          slot_counts[j] += int64_t(c[j]);
+          slot_sums[j] += double(v[j]);
+        }
+      } else {
+        const uint8_t *mask = out_.mask + cell0;
+        for (int j = 0; j < n; ++j) {
+          slot_counts[j] += mask[j] != 0 ? int64_t(c[j]) : 0;
+          slot_sums[j] += mask[j] != 0 ? double(v[j]) : 0.0;
+        }
+      }
+    }
+  }
+
   const ClassifyOutput &out_;
-  std::vector<int64_t> counts_;
+  int64_t slots_ = 0;
+  std::vector<int64_t> counts_;  // reductions: [pair][slot]
   std::vector<double> sums_;
 };
 

@@ -55,8 +55,36 @@ void for_each_row(const std::vector<int64_t> &shape, const ClassifyOutput &out, 
   run.finish();
 }
 
+// Cells per chunk: a chunk's values, classes and pair-major results stay in L1.
+constexpr int kChunk = 256;
+
+// Writes chunk results through the writer: `classes[j]` (0..kinds-1, or kinds for none) and
+// `values[j]` of cells cell0 + j become pair-major counts and sums (one-hot per cell), in
+// simple loops the compiler vectorises, then one emit_run for the chunk.
+template <typename T> struct ChunkResult {
+  int32_t classes[kChunk];
+  T values[kChunk];
+  int32_t counts[9 * kChunk];
+  T sums[9 * kChunk];
+
+  void emit(CellWriter<T> &writer, int64_t cell0, int n, int kinds) {
+    for (int k = 0; k < kinds; ++k) {
+      int32_t *c = counts + k * n;
+      T *v = sums + k * n;
+      for (int j = 0; j < n; ++j) {
+        const bool hit = classes[j] == k;
+        c[j] = hit ? 1 : 0;
+        v[j] = hit ? values[j] : T(0);
+      }
+    }
+    writer.emit_run(cell0, n, counts, sums, n);
+  }
+};
+
 }  // namespace
 
+// Both kernels read a row in chunks of kChunk cells: values (any stride, 0 for broadcasting)
+// into a chunk array, classes and products in one vectorisable pass, then the one-hot results.
 template <typename T>
 void tensor_classify_cpu(const StridedInput<T> &x, const std::vector<int64_t> &shape,
                          T threshold, const ClassifyOutput &out) {
@@ -64,16 +92,12 @@ void tensor_classify_cpu(const StridedInput<T> &x, const std::vector<int64_t> &s
   const int64_t inner = shape.empty() ? 1 : shape.back();
   for_each_row<T>(shape, out, [&](CellWriter<T> &writer, int64_t row, int64_t begin, int64_t end) {
     const T *p = x.data + row_offset(row, shape, x.strides);
-    for (int64_t j = begin; j < end; ++j) {
-      const T v = p[j * step];
-      int32_t counts[3] = {0, 0, 0};
-      T sums[3] = {T(0), T(0), T(0)};
-      const int c = classify_value(v, threshold);
-      if (c != kNoClass) {
-        counts[c] = 1;
-        sums[c] = v;
-      }
-      writer.emit(row * inner + j, counts, sums);
+    ChunkResult<T> chunk;
+    for (int64_t j0 = begin; j0 < end; j0 += kChunk) {
+      const int n = int(std::min<int64_t>(kChunk, end - j0));
+      for (int j = 0; j < n; ++j) chunk.values[j] = p[(j0 + j) * step];
+      for (int j = 0; j < n; ++j) chunk.classes[j] = classify_value(chunk.values[j], threshold);
+      chunk.emit(writer, row * inner + j0, n, 3);
     }
   });
 }
@@ -88,17 +112,19 @@ void multiply_classify_cpu(const StridedInput<T> &x, const StridedInput<T> &y,
   for_each_row<T>(shape, out, [&](CellWriter<T> &writer, int64_t row, int64_t begin, int64_t end) {
     const T *px = x.data + row_offset(row, shape, x.strides);
     const T *py = y.data + row_offset(row, shape, y.strides);
-    for (int64_t j = begin; j < end; ++j) {
-      const T a = px[j * x_step], b = py[j * y_step];
-      int32_t counts[9] = {0};
-      T sums[9] = {T(0)};
-      const int ca = classify_value(a, x_threshold), cb = classify_value(b, y_threshold);
-      if (ca != kNoClass && cb != kNoClass) {
-        const int pair = class_pair_index(ca, cb);
-        counts[pair] = 1;
-        sums[pair] = a * b;
+    ChunkResult<T> chunk;
+    T a[kChunk], b[kChunk];
+    for (int64_t j0 = begin; j0 < end; j0 += kChunk) {
+      const int n = int(std::min<int64_t>(kChunk, end - j0));
+      for (int j = 0; j < n; ++j) a[j] = px[(j0 + j) * x_step];
+      for (int j = 0; j < n; ++j) b[j] = py[(j0 + j) * y_step];
+      for (int j = 0; j < n; ++j) {
+        const int ca = classify_value(a[j], x_threshold), cb = classify_value(b[j], y_threshold);
+        const int none = (ca == kNoClass) | (cb == kNoClass);
+        chunk.classes[j] = none ? 9 : class_pair_index(ca, cb);
+        chunk.values[j] = a[j] * b[j];
       }
-      writer.emit(row * inner + j, counts, sums);
+      chunk.emit(writer, row * inner + j0, n, 9);
     }
   });
 }

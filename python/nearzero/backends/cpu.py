@@ -89,7 +89,7 @@ class CPUBackend:
 
     def elementwise(self, prepared, shape, pairs, reduce, mask, channel_axis):
         buffers = make_buffers(shape, pairs, prepared.dtype, reduce, mask, channel_axis, 1,
-                               planar=False, device=prepared.device)
+                               planar=True, device=prepared.device)
         if pairs == 3:
             by_dtype(prepared.dtype, core.tensor_classify_f32, core.tensor_classify_f64)(
                 prepared.values[0], list(shape), prepared.thresholds[0], buffers.spec())
