@@ -30,10 +30,10 @@ class Case:
 # Sizes per (device, quick): the fused op takes at least about 20 ms at each, so that the
 # ratios measure the kernels, not call overheads (faster plain ops are timed in batches).
 SIZES = {
-    ("cpu", True): dict(threshold=1 << 23, multiply=2048, matmul=(512, 512, 512),
-                        conv=(16, 16, 32, 32)),
-    ("cpu", False): dict(threshold=1 << 24, multiply=3072, matmul=(1024, 1024, 1024),
-                         conv=(32, 16, 64, 32)),
+    ("cpu", True): dict(threshold=1 << 24, multiply=2048, matmul=(640, 640, 640),
+                        conv=(16, 16, 64, 32)),
+    ("cpu", False): dict(threshold=1 << 25, multiply=3072, matmul=(1024, 1024, 1024),
+                         conv=(32, 16, 64, 64)),
     ("cuda", True): dict(threshold=1 << 26, multiply=4096, matmul=(2048, 2048, 2048),
                          conv=(32, 64, 56, 64)),
     ("cuda", False): dict(threshold=1 << 28, multiply=8192, matmul=(4096, 4096, 4096),
