@@ -136,3 +136,28 @@ def test_long_rows_match_reference_in_every_mode(rng, xs, ys, dtype):
     np.testing.assert_array_equal(tc, rtc.reshape(-1, xs[-1], 3).sum(0))
     np.testing.assert_allclose(ts, rts.reshape(-1, xs[-1], 3).sum(0, dtype=np.float64),
                                rtol=1e-5, atol=1e-3)
+
+
+# Short rows and every channel axis: a channel's cells come in stretches of 1 (the last axis),
+# of fewer than 16 or of many cells, and one chunk of the kernel spans several rows.
+SHORT_ROWS = [(40000, 1), (9000, 3), (700, 5, 7), (300, 17), (2, 3, 3000)]
+
+
+@pytest.mark.parametrize("shape", SHORT_ROWS)
+def test_channel_reductions_of_short_rows_with_and_without_mask(rng, shape):
+    x = sample(rng, shape, "normal")
+    y = sample(rng, shape[-1:], "relu")  # broadcast along the rows
+    mask = rng.random(shape) < 0.6
+    rc, rs = ref.multiply_classify(x, y, np.float32(0.4), np.float32(0.2))
+    counts, sums = nz.multiply_classify(x, y, thresholds=(0.4, 0.2))
+    np.testing.assert_array_equal(counts, rc)
+    for axis in range(len(shape)):
+        other = tuple(a for a in range(len(shape)) if a != axis)
+        for m in (None, mask):
+            keep = np.ones(shape, bool) if m is None else m
+            c_ch, s_ch = nz.multiply_classify(x, y, thresholds=(0.4, 0.2), reduce="channel",
+                                              channel_axis=axis, mask=m)
+            np.testing.assert_array_equal(c_ch, (rc * keep[..., None]).sum(axis=other))
+            np.testing.assert_allclose(
+                s_ch, (rs * keep[..., None]).sum(axis=other, dtype=np.float64), rtol=1e-5,
+                atol=1e-3)

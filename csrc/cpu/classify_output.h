@@ -13,15 +13,17 @@
 
 namespace nearzero {
 
-// Per-thread view of a ClassifyOutput. Reductions accumulate in int64/double privately, pair
-// by pair ([pair][slot], so that a run of cells of consecutive channels adds up as vectors),
-// and are added to the shared result ([slot][pair]) once per thread at the end (`merge_into`,
-// serialised by the caller).
+// Per-thread view of a ClassifyOutput. Reductions accumulate in int64/double privately and are
+// added to the shared result ([slot][pair]) once per thread at the end (`merge_into`,
+// serialised by the caller). Privately the totals are [slot][pair] too, except where
+// consecutive cells are consecutive channels (reduce="channel" over the last axis): there they
+// are [pair][slot], so that a run of cells adds to its channels as vectors.
 template <typename S> class CellWriter {
 public:
   explicit CellWriter(const ClassifyOutput &out) : out_(out) {
     if (out_.mode != ReduceMode::kNone) {
       slots_ = out_.mode == ReduceMode::kAll ? 1 : out_.channels;
+      pair_major_ = out_.mode == ReduceMode::kChannel && out_.channel_inner == 1;
       counts_.assign(static_cast<std::size_t>(slots_ * out_.pairs), 0);
       sums_.assign(static_cast<std::size_t>(slots_ * out_.pairs), 0.0);
     }
@@ -39,8 +41,8 @@ public:
     if (!wanted(cell)) return;
     const int64_t slot = cell_slot(out_, cell);
     for (int p = 0; p < out_.pairs; ++p) {
-      counts_[std::size_t(p * slots_ + slot)] += int64_t(counts[p]);
-      sums_[std::size_t(p * slots_ + slot)] += double(sums[p]);
+      counts_[at(slot, p)] += int64_t(counts[p]);
+      sums_[at(slot, p)] += double(sums[p]);
     }
   }
 
@@ -79,7 +81,7 @@ public:
       }
       return;
     }
-    if (out_.mode == ReduceMode::kChannel && out_.channel_inner == 1) {
+    if (pair_major_) {
       // Consecutive cells, consecutive channels: runs up to the last channel, each added to
       // its channels pair by pair.
       int64_t slot = cell0 % out_.channels;
@@ -88,6 +90,23 @@ public:
         add_channels(slot, cell0 + j0, counts + j0, sums + j0, len, stride);
         j0 += len;
         slot = 0;
+      }
+      return;
+    }
+    if (out_.mode == ReduceMode::kChannel && out_.channel_inner < kShortStretch) {
+      // Short stretches of one channel: cell by cell, the channel advanced as cells go.
+      int64_t within = cell0 % out_.channel_inner;
+      int64_t slot = (cell0 / out_.channel_inner) % out_.channels;
+      for (int j = 0; j < n; ++j) {
+        if (out_.mask == nullptr || out_.mask[cell0 + j] != 0)
+          for (int p = 0; p < out_.pairs; ++p) {
+            counts_[at(slot, p)] += int64_t(counts[p * stride + j]);
+            sums_[at(slot, p)] += double(sums[p * stride + j]);
+          }
+        if (++within == out_.channel_inner) {
+          within = 0;
+          slot = slot + 1 == out_.channels ? 0 : slot + 1;
+        }
       }
       return;
     }
@@ -121,12 +140,20 @@ public:
     double *s = static_cast<double *>(out_.sums);
     for (int64_t slot = 0; slot < slots_; ++slot)
       for (int p = 0; p < out_.pairs; ++p) {
-        c[slot * out_.pairs + p] += counts_[std::size_t(p * slots_ + slot)];
-        s[slot * out_.pairs + p] += sums_[std::size_t(p * slots_ + slot)];
+        c[slot * out_.pairs + p] += counts_[at(slot, p)];
+        s[slot * out_.pairs + p] += sums_[at(slot, p)];
       }
   }
 
 private:
+  // Stretches of one reduction slot shorter than this are added cell by cell.
+  static constexpr int64_t kShortStretch = 16;
+
+  // Index of (slot, pair) in the private totals.
+  std::size_t at(int64_t slot, int p) const {
+    return std::size_t(pair_major_ ? p * slots_ + slot : slot * out_.pairs + p);
+  }
+
   // Adds cells cell0 .. cell0 + n - 1 (pair-major, `stride` apart), all of reduction slot
   // `slot`, to that slot; masked-out cells add nothing.
   template <typename C, typename V>
@@ -150,13 +177,14 @@ private:
           run_sum += keep ? double(sums[p * stride + j]) : 0.0;
         }
       }
-      counts_[std::size_t(p * slots_ + slot)] += run_count;
-      sums_[std::size_t(p * slots_ + slot)] += run_sum;
+      counts_[at(slot, p)] += run_count;
+      sums_[at(slot, p)] += run_sum;
     }
   }
 
   // Adds cells cell0 .. cell0 + n - 1 (pair-major, `stride` apart) to the reduction slots
-  // slot0 .. slot0 + n - 1, one cell each; masked-out cells add nothing.
+  // slot0 .. slot0 + n - 1, one cell each; masked-out cells add nothing. Only where the
+  // private totals are pair-major.
   template <typename C, typename V>
   void add_channels(int64_t slot0, int64_t cell0, const C *counts, const V *sums, int n,
                     int stride) {
@@ -182,6 +210,7 @@ private:
 
   const ClassifyOutput &out_;
   int64_t slots_ = 0;
+  bool pair_major_ = false;
   std::vector<int64_t> counts_;  // reductions: [pair][slot]
   std::vector<double> sums_;
 };

@@ -1,5 +1,5 @@
-// Elementwise classify kernels: one pass over the (broadcast) cells, parallel over rows of the
-// last dimension.
+// Elementwise classify kernels: one pass over the (broadcast) cells in row-major order,
+// parallel over runs of consecutive cells, each read and written in chunks that may span rows.
 #include "cpu/elementwise_cpu.h"
 #include "common/classify_rule.h"
 #include "cpu/parallel.h"
@@ -9,54 +9,65 @@
 namespace nearzero {
 namespace {
 
-// Offset of the first element of `row` (a row-major index over all but the last dim).
-int64_t row_offset(int64_t row, const std::vector<int64_t> &shape,
-                   const std::vector<int64_t> &strides) {
-  int64_t offset = 0;
-  for (int d = int(shape.size()) - 2; d >= 0; --d) {
-    offset += (row % shape[d]) * strides[d];
-    row /= shape[d];
-  }
-  return offset;
-}
-
 // Cells per task: long enough to amortise its hand-out, short enough for interrupt checks.
 constexpr int64_t kTaskCells = 1 << 16;
-
-// Runs `body(thread_writer, row, begin, end)` over every row's cells [begin, end) of the last
-// dimension in parallel, in tasks of about kTaskCells cells, and merges reductions.
-template <typename S, typename Body>
-void for_each_row(const std::vector<int64_t> &shape, const ClassifyOutput &out, Body body) {
-  int64_t cells = 1;
-  for (int64_t s : shape) cells *= s;
-  if (cells == 0) return;
-  const int64_t inner = shape.empty() ? 1 : shape.back();
-  const int64_t rows = cells / inner;
-  // A task is a run of whole rows, or a piece of one row when rows are long.
-  const int64_t rows_per_task = std::max<int64_t>(1, kTaskCells / inner);
-  const int64_t pieces = (inner + kTaskCells - 1) / kTaskCells;  // per row, if rows are long
-  const int64_t tasks = rows_per_task > 1 ? (rows + rows_per_task - 1) / rows_per_task
-                                          : rows * pieces;
-  ParallelRun run;
-  run.tasks(
-      tasks, [&] { return CellWriter<S>(out); },
-      [&](CellWriter<S> &writer, int64_t task) {
-        run.checkpoint();
-        if (rows_per_task > 1) {
-          const int64_t end = std::min(rows, (task + 1) * rows_per_task);
-          for (int64_t row = task * rows_per_task; row < end; ++row) body(writer, row, 0, inner);
-          return;
-        }
-        int64_t begin, end;
-        chunk_range(inner, pieces, task % pieces, begin, end);
-        body(writer, task / pieces, begin, end);
-      },
-      [&](CellWriter<S> &writer) { writer.merge_into(); });
-  run.finish();
-}
-
 // Cells per chunk: a chunk's values, classes and pair-major results stay in L1.
 constexpr int kChunk = 256;
+
+// Walks the rows (all dims but the last) of one strided input in row-major order from a given
+// row: the offset of the current row's first element, advanced with carries (no division per
+// row).
+template <typename T> class RowCursor {
+public:
+  RowCursor(const StridedInput<T> &x, const std::vector<int64_t> &shape, int64_t row)
+      : x_(x), shape_(shape), index_(shape.size() > 1 ? shape.size() - 1 : 0, 0) {
+    for (int d = int(index_.size()) - 1; d >= 0; --d) {
+      index_[size_t(d)] = row % shape[size_t(d)];
+      row /= shape[size_t(d)];
+      offset_ += index_[size_t(d)] * x.strides[size_t(d)];
+    }
+  }
+
+  const T *row() const { return x_.data + offset_; }
+
+  void next() {
+    for (int d = int(index_.size()) - 1; d >= 0; --d) {
+      offset_ += x_.strides[size_t(d)];
+      if (++index_[size_t(d)] < shape_[size_t(d)]) return;
+      offset_ -= index_[size_t(d)] * x_.strides[size_t(d)];
+      index_[size_t(d)] = 0;
+    }
+  }
+
+private:
+  const StridedInput<T> &x_;
+  const std::vector<int64_t> &shape_;
+  std::vector<int64_t> index_;
+  int64_t offset_ = 0;
+};
+
+// Copies cells [cell0, cell0 + n) of a strided input (the last dimension `inner` long, its
+// stride `step`) into `values`; `cursor` is at cell0's row and is left at the row after the
+// last cell's when that cell ends its row.
+template <typename T>
+void gather_cells(RowCursor<T> &cursor, int64_t cell0, int n, int64_t inner, int64_t step,
+                  T *values) {
+  int64_t j = cell0 % inner;
+  for (int i = 0; i < n;) {
+    const int len = int(std::min<int64_t>(n - i, inner - j));
+    const T *p = cursor.row() + j * step;
+    if (step == 1)
+      for (int t = 0; t < len; ++t) values[i + t] = p[t];
+    else
+      for (int t = 0; t < len; ++t) values[i + t] = p[t * step];
+    i += len;
+    j += len;
+    if (j == inner) {
+      cursor.next();
+      j = 0;
+    }
+  }
+}
 
 // Writes chunk results through the writer: `classes[j]` (0..kinds-1, or kinds for none) and
 // `values[j]` of cells cell0 + j become pair-major counts and sums (one-hot per cell), in
@@ -81,23 +92,41 @@ template <typename T> struct ChunkResult {
   }
 };
 
+// Runs `body(thread_writer, begin, end)` over runs of consecutive cells in parallel, tasks of
+// kTaskCells cells, and merges reductions.
+template <typename S, typename Body>
+void for_each_cell_run(const std::vector<int64_t> &shape, const ClassifyOutput &out,
+                       Body body) {
+  int64_t cells = 1;
+  for (int64_t s : shape) cells *= s;
+  if (cells == 0) return;
+  const int64_t tasks = (cells + kTaskCells - 1) / kTaskCells;
+  ParallelRun run;
+  run.tasks(
+      tasks, [&] { return CellWriter<S>(out); },
+      [&](CellWriter<S> &writer, int64_t task) {
+        run.checkpoint();
+        body(writer, task * kTaskCells, std::min(cells, (task + 1) * kTaskCells));
+      },
+      [&](CellWriter<S> &writer) { writer.merge_into(); });
+  run.finish();
+}
+
 }  // namespace
 
-// Both kernels read a row in chunks of kChunk cells: values (any stride, 0 for broadcasting)
-// into a chunk array, classes and products in one vectorisable pass, then the one-hot results.
 template <typename T>
 void tensor_classify_cpu(const StridedInput<T> &x, const std::vector<int64_t> &shape,
                          T threshold, const ClassifyOutput &out) {
   const int64_t step = shape.empty() ? 0 : x.strides.back();
   const int64_t inner = shape.empty() ? 1 : shape.back();
-  for_each_row<T>(shape, out, [&](CellWriter<T> &writer, int64_t row, int64_t begin, int64_t end) {
-    const T *p = x.data + row_offset(row, shape, x.strides);
+  for_each_cell_run<T>(shape, out, [&](CellWriter<T> &writer, int64_t begin, int64_t end) {
+    RowCursor<T> cursor(x, shape, begin / inner);
     ChunkResult<T> chunk;
-    for (int64_t j0 = begin; j0 < end; j0 += kChunk) {
-      const int n = int(std::min<int64_t>(kChunk, end - j0));
-      for (int j = 0; j < n; ++j) chunk.values[j] = p[(j0 + j) * step];
+    for (int64_t c0 = begin; c0 < end; c0 += kChunk) {
+      const int n = int(std::min<int64_t>(kChunk, end - c0));
+      gather_cells(cursor, c0, n, inner, step, chunk.values);
       for (int j = 0; j < n; ++j) chunk.classes[j] = classify_value(chunk.values[j], threshold);
-      chunk.emit(writer, row * inner + j0, n, 3);
+      chunk.emit(writer, c0, n, 3);
     }
   });
 }
@@ -109,22 +138,21 @@ void multiply_classify_cpu(const StridedInput<T> &x, const StridedInput<T> &y,
   const int64_t x_step = shape.empty() ? 0 : x.strides.back();
   const int64_t y_step = shape.empty() ? 0 : y.strides.back();
   const int64_t inner = shape.empty() ? 1 : shape.back();
-  for_each_row<T>(shape, out, [&](CellWriter<T> &writer, int64_t row, int64_t begin, int64_t end) {
-    const T *px = x.data + row_offset(row, shape, x.strides);
-    const T *py = y.data + row_offset(row, shape, y.strides);
+  for_each_cell_run<T>(shape, out, [&](CellWriter<T> &writer, int64_t begin, int64_t end) {
+    RowCursor<T> x_cursor(x, shape, begin / inner), y_cursor(y, shape, begin / inner);
     ChunkResult<T> chunk;
     T a[kChunk], b[kChunk];
-    for (int64_t j0 = begin; j0 < end; j0 += kChunk) {
-      const int n = int(std::min<int64_t>(kChunk, end - j0));
-      for (int j = 0; j < n; ++j) a[j] = px[(j0 + j) * x_step];
-      for (int j = 0; j < n; ++j) b[j] = py[(j0 + j) * y_step];
+    for (int64_t c0 = begin; c0 < end; c0 += kChunk) {
+      const int n = int(std::min<int64_t>(kChunk, end - c0));
+      gather_cells(x_cursor, c0, n, inner, x_step, a);
+      gather_cells(y_cursor, c0, n, inner, y_step, b);
       for (int j = 0; j < n; ++j) {
         const int ca = classify_value(a[j], x_threshold), cb = classify_value(b[j], y_threshold);
         const int none = (ca == kNoClass) | (cb == kNoClass);
         chunk.classes[j] = none ? 9 : class_pair_index(ca, cb);
         chunk.values[j] = a[j] * b[j];
       }
-      chunk.emit(writer, row * inner + j0, n, 9);
+      chunk.emit(writer, c0, n, 9);
     }
   });
 }
