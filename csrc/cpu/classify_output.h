@@ -211,7 +211,7 @@ private:
   const ClassifyOutput &out_;
   int64_t slots_ = 0;
   bool pair_major_ = false;
-  std::vector<int64_t> counts_;  // reductions: [pair][slot]
+  std::vector<int64_t> counts_;  // reductions: [slot][pair], or [pair][slot] (pair_major_)
   std::vector<double> sums_;
 };
 

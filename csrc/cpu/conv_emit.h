@@ -201,14 +201,6 @@ void emit_tile(CellWriter<S> &writer, const ClassifyOutput &out, const TileAccum
       for (int p = 0; p < 9; ++p) {
         int a, b;
         classes(p, a, b);
-#if defined(__AVX512F__)
-        if constexpr (std::is_same_v<T, float>) {
-          if (lanes == W) {  // lanes past the tile's own hold exact zeros, but are not read
-            acc.read_lane_totals(r, a, b, counts[p], row_sums[p]);
-            continue;
-          }
-        }
-#endif
         int64_t c[16];
         double t[16];
         acc.read(r, a, b, c, t);

@@ -195,38 +195,11 @@ public:
       const __m256 high_sums = _mm512_cvtpd_ps(_mm512_load_pd(total_.data() + at + 8));
       sums = _mm512_insertf32x8(_mm512_castps256_ps512(low_sums), high_sums, 1);
     } else if (state_[slot] & kLive) {
-      const __m512i packed = _mm512_load_si512(packed_.data() + slot * W);
-      counts = _mm512_and_si512(_mm512_srli_epi32(packed, unsigned(kCountBits * b)),
-                                _mm512_set1_epi32(kCountMask));
+      counts = live_counts(slot, b);
       sums = _mm512_load_ps(partial_.data() + at);
     } else {
       counts = _mm512_setzero_si512();
       sums = _mm512_setzero_ps();
-    }
-  }
-
-  // The count and the sum of pair (a, b) of a closed cell block added up over its 16 lanes
-  // (float), in int64 and double as read() gives them.
-  void read_lane_totals(int64_t block, int a, int b, int64_t &count, double &sum) const {
-    static_assert(std::is_same_v<T, float>, "float tiles only");
-    const size_t slot = size_t(block) * 3 + a, at = (size_t(block) * 9 + 3 * a + b) * W;
-    if (state_[slot] & kFlushed) {
-      count = _mm512_reduce_add_epi64(_mm512_add_epi64(_mm512_load_si512(count_.data() + at),
-                                                       _mm512_load_si512(count_.data() + at + 8)));
-      sum = _mm512_reduce_add_pd(
-          _mm512_add_pd(_mm512_load_pd(total_.data() + at), _mm512_load_pd(total_.data() + at + 8)));
-    } else if (state_[slot] & kLive) {
-      const __m512i packed = _mm512_load_si512(packed_.data() + slot * W);
-      count = _mm512_reduce_add_epi32(_mm512_and_si512(
-          _mm512_srli_epi32(packed, unsigned(kCountBits * b)), _mm512_set1_epi32(kCountMask)));
-      const __m512 partial = _mm512_load_ps(partial_.data() + at);
-      sum = _mm512_reduce_add_pd(
-          _mm512_add_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(partial)),
-                        _mm512_cvtps_pd(_mm256_castpd_ps(
-                            _mm512_extractf64x4_pd(_mm512_castps_pd(partial), 1)))));
-    } else {
-      count = 0;
-      sum = 0.0;
     }
   }
 
@@ -242,9 +215,7 @@ public:
                            _mm512_load_si512(count_.data() + at + 8));
       s = _mm512_add_pd(_mm512_load_pd(total_.data() + at), _mm512_load_pd(total_.data() + at + 8));
     } else if (state_[slot] & kLive) {
-      const __m512i packed = _mm512_and_si512(
-          _mm512_srli_epi32(_mm512_load_si512(packed_.data() + slot * W), unsigned(kCountBits * b)),
-          _mm512_set1_epi32(kCountMask));
+      const __m512i packed = live_counts(slot, b);
       c = _mm512_add_epi64(_mm512_cvtepi32_epi64(_mm512_castsi512_si256(packed)),
                            _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(packed, 1)));
       const __m512 partial = _mm512_load_ps(partial_.data() + at);
@@ -370,6 +341,13 @@ private:
   }
 
 #if defined(__AVX512F__)
+  // The 16 lanes' counts of pair (class of `slot`, b) in a live class's packed counts.
+  __m512i live_counts(size_t slot, int b) const {
+    return _mm512_and_si512(
+        _mm512_srli_epi32(_mm512_load_si512(packed_.data() + slot * W), unsigned(kCountBits * b)),
+        _mm512_set1_epi32(kCountMask));
+  }
+
   // add_segment_to for float at the AVX-512 level, written with intrinsics: a cell block is one
   // register per slot, and every accumulator set stays in registers for the whole segment (the
   // generic loop kept them in stack arrays, whose reloads stalled at each segment's start).

@@ -89,7 +89,7 @@ class CPUBackend:
 
     def elementwise(self, prepared, shape, pairs, reduce, mask, channel_axis):
         buffers = make_buffers(shape, pairs, prepared.dtype, reduce, mask, channel_axis, 1,
-                               planar=True, device=prepared.device)
+                               device=prepared.device)
         if pairs == 3:
             by_dtype(prepared.dtype, core.tensor_classify_f32, core.tensor_classify_f64)(
                 prepared.values[0], list(shape), prepared.thresholds[0], buffers.spec())
@@ -114,7 +114,7 @@ class CPUBackend:
     def matmul(self, prepared, x2, y2, value_shape, reduce, mask):
         batch = tuple(np.broadcast_shapes(x2.shape[:-2], y2.shape[:-2]))
         n, k, m = x2.shape[-2], x2.shape[-1], y2.shape[-1]
-        buffers = make_buffers(value_shape, 9, prepared.dtype, reduce, mask, -1, k, planar=True,
+        buffers = make_buffers(value_shape, 9, prepared.dtype, reduce, mask, -1, k,
                                device=prepared.device)
         xs, ys = _element_strides(x2), _element_strides(y2)
         x_offsets = batch_offsets(batch, x2.shape[:-2], xs[:-2])
@@ -128,7 +128,7 @@ class CPUBackend:
     def conv(self, family, prepared, geometry, value_shape, channel_axis, products_per_cell,
              reduce, mask):
         buffers = make_buffers(value_shape, 9, prepared.dtype, reduce, mask, channel_axis,
-                               products_per_cell, planar=True, device=prepared.device)
+                               products_per_cell, device=prepared.device)
         first, second = (np.ascontiguousarray(v) for v in prepared.values)
         by_dtype(prepared.dtype, *_CONV_KERNELS[family])(
             first, second, geometry.kernel_args(), *prepared.thresholds, buffers.spec())

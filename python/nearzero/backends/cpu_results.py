@@ -1,6 +1,5 @@
-"""Result buffers of the CPU backend: the full result (planar for the matmul and convolution
-kernels, pairs-last for the elementwise ones) or the reduced forms, the mask, and the size
-guard against the host's free memory."""
+"""Result buffers of the CPU backend: the full result (planar: one plane of cells per pair) or
+the reduced forms, the mask, and the size guard against the host's free memory."""
 
 from __future__ import annotations
 
@@ -36,8 +35,8 @@ def available_memory_bytes() -> int:
 @dataclass
 class ResultBuffers:
     """Result arrays handed to a kernel plus how to turn them into the returned values. Full
-    planar results are `pairs` planes `pair_stride` elements apart; the returned arrays are views
-    of their first `cells` elements."""
+    results are `pairs` planes `pair_stride` elements apart; the returned arrays are views of
+    their first `cells` elements."""
 
     mode: int
     pairs: int
@@ -48,7 +47,6 @@ class ResultBuffers:
     mask: np.ndarray | None
     channels: int
     channel_inner: int
-    planar: bool
     max_count: int
     sum_dtype: np.dtype
     value_shape: tuple
@@ -64,12 +62,9 @@ class ResultBuffers:
     def finish(self):
         counts, sums = self.counts, self.sums
         if self.mode == 0:
-            if self.planar:
-                cells = int(np.prod(self.value_shape, dtype=np.int64))
-                counts, sums = (
-                    np.moveaxis(a[:, :cells].reshape(a.shape[:1] + self.value_shape), 0, -1)
-                    for a in (counts, sums))
-            return counts, sums
+            cells = int(np.prod(self.value_shape, dtype=np.int64))
+            return tuple(np.moveaxis(a[:, :cells].reshape(a.shape[:1] + self.value_shape), 0, -1)
+                         for a in (counts, sums))
         if self.max_count <= INT32_MAX:
             counts = counts.astype(np.int32)
         return counts, sums.astype(self.sum_dtype)
@@ -107,7 +102,7 @@ def normalise_mask(mask, value_shape):
 
 
 def make_buffers(value_shape, pairs, dtype, reduce, mask, channel_axis, products_per_cell,
-                 *, planar, device="cpu") -> ResultBuffers:
+                 *, device="cpu") -> ResultBuffers:
     """Allocate the result for `value_shape` (full, or reduced per `reduce`)."""
     value_shape = tuple(int(s) for s in value_shape)
     mode, cells, channels, inner = reduction_layout(value_shape, reduce, channel_axis)
@@ -123,17 +118,9 @@ def make_buffers(value_shape, pairs, dtype, reduce, mask, channel_axis, products
                 raise
             check_result_size(value_shape, pairs, count_dtype, sum_dtype,
                               available_memory_bytes(), device)
-        if planar:
-            cell_stride, pair_stride = 1, _plane_stride(cells)
-            counts = _aligned_empty((pairs, pair_stride), count_dtype)
-            sums = _aligned_empty((pairs, pair_stride), sum_dtype)
-        else:
-            cell_stride, pair_stride = pairs, 1
-            counts = np.empty(value_shape + (pairs,), dtype=count_dtype)
-            sums = np.empty(value_shape + (pairs,), dtype=sum_dtype)
-            if cells == 0:
-                counts[...] = 0
-                sums[...] = 0
+        cell_stride, pair_stride = 1, _plane_stride(cells)
+        counts = _aligned_empty((pairs, pair_stride), count_dtype)
+        sums = _aligned_empty((pairs, pair_stride), sum_dtype)
         max_count = products_per_cell
     else:
         slots = (channels,) if mode == 2 else ()
@@ -142,4 +129,4 @@ def make_buffers(value_shape, pairs, dtype, reduce, mask, channel_axis, products
         cell_stride, pair_stride = 0, 1
         max_count = products_per_cell * cells
     return ResultBuffers(mode, pairs, counts, sums, cell_stride, pair_stride, mask_arr, channels,
-                         inner, planar, max_count, sum_dtype, value_shape)
+                         inner, max_count, sum_dtype, value_shape)
